@@ -1,0 +1,35 @@
+# Two commands matter: `make demo` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install lint test demo bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Pinned by constraints.txt so every machine gets the versions CI passed with.
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt
+	@echo "Installing into $(VENV) (log: $(VENV)/install.log)..."
+	@$(BIN)/pip install -c constraints.txt -e ".[test]" > $(VENV)/install.log 2>&1 \
+		|| { tail -n 40 $(VENV)/install.log; exit 1; }
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install lint
+	$(BIN)/python -m pytest
+
+demo: install
+	@$(BIN)/python scripts/demo.py
+
+bench: install
+	@$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

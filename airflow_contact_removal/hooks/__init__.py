@@ -1,0 +1,45 @@
+"""One hook per vendor, and the table that picks one from a connection's type."""
+
+from __future__ import annotations
+
+from airflow.sdk import BaseHook
+
+from airflow_contact_removal.exceptions import ContactRemovalConfigError
+from airflow_contact_removal.hooks.autosend import AutoSendHook
+from airflow_contact_removal.hooks.base import ContactRemovalHook
+from airflow_contact_removal.hooks.bird import BirdHook
+from airflow_contact_removal.hooks.migma import MigmaHook
+from airflow_contact_removal.hooks.wooxy import WooxyHook
+
+#: The hook class of each connection type this provider defines.
+HOOKS_BY_CONN_TYPE: dict[str, type[ContactRemovalHook]] = {
+    hook.conn_type: hook for hook in (AutoSendHook, WooxyHook, BirdHook, MigmaHook)
+}
+
+
+def get_removal_hook(conn_id: str, **hook_kwargs) -> ContactRemovalHook:
+    """
+    The hook for a connection, chosen by the connection's type.
+
+    :param conn_id: an Airflow connection of type ``autosend``, ``wooxy``, ``bird`` or ``migma``.
+    :param hook_kwargs: passed to the hook's constructor.
+    """
+    conn_type = BaseHook.get_connection(conn_id).conn_type
+    hook_class = HOOKS_BY_CONN_TYPE.get(conn_type)
+    if hook_class is None:
+        raise ContactRemovalConfigError(
+            f"connection {conn_id!r} has type {conn_type!r}; contact removal needs one of "
+            f"{', '.join(sorted(HOOKS_BY_CONN_TYPE))}"
+        )
+    return hook_class(conn_id, **hook_kwargs)
+
+
+__all__ = [
+    "HOOKS_BY_CONN_TYPE",
+    "AutoSendHook",
+    "BirdHook",
+    "ContactRemovalHook",
+    "MigmaHook",
+    "WooxyHook",
+    "get_removal_hook",
+]

@@ -1,0 +1,591 @@
+"""The hook every vendor hook is built on: connection, session, retries, rate limit, errors, secrets.
+
+A vendor hook only says what is particular to its vendor: its connection type and default base URL,
+its auth header, its limits, the requests it sends and how to read the answers. Everything else is
+here, written once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, ClassVar
+from urllib.parse import quote, urlsplit
+
+import requests
+from airflow.sdk import BaseHook
+from requests.adapters import HTTPAdapter
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
+from tenacity.wait import wait_random_exponential
+
+from airflow_contact_removal.exceptions import ContactRemovalConfigError, VendorAPIError
+from airflow_contact_removal.hooks.rate_limit import RateLimiter
+from airflow_contact_removal.hooks.retry import (
+    RETRYABLE_STATUSES,
+    TransientFailure,
+    retry_after_from_headers,
+)
+from airflow_contact_removal.identifiers import DEFAULT_NORMALISERS
+from airflow_contact_removal.results import BatchOutcome
+
+try:  # Airflow 3: tells both the task process and its supervisor to mask the value.
+    from airflow.sdk.log import mask_secret
+except ImportError:  # pragma: no cover - older task SDKs
+    from airflow.sdk.execution_time.secrets_masker import mask_secret
+
+USER_AGENT = "airflow-provider-contact-removal/0.1.0"
+
+#: Operation names shared by the hooks and operators.
+REMOVE_CONTACTS = "remove_contacts"
+REMOVE_FROM_LIST = "remove_from_list"
+
+
+class _Secret:
+    """Holds the API key so that no repr, ``vars()`` dump or traceback local shows it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class HookSettings:
+    """Transport settings, from the connection's extras with the hook's defaults."""
+
+    base_url: str
+    connect_timeout: float
+    read_timeout: float
+    max_attempts: int
+    max_retry_time: float
+    max_retry_after: float
+    requests_per_second: float | None
+    verify: bool | str
+
+
+@dataclass(frozen=True)
+class VendorResponse:
+    """A successful HTTP answer (status below 400) with its JSON body already parsed."""
+
+    status_code: int
+    body: Any
+    headers: Mapping[str, str]
+    attempts: int
+
+    @property
+    def request_id(self) -> str | None:
+        return self.headers.get("X-Request-Id") or self.headers.get("Request-Id")
+
+
+def is_loopback(hostname: str | None) -> bool:
+    """Whether a host name is this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if not hostname:
+        return False
+    if hostname.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def path_segment(value: object, name: str) -> str:
+    """
+    Make ``value`` safe to put in a URL path as one segment.
+
+    Every character that could end the segment or start a query or fragment (``/``, ``?``, ``#``,
+    ``%``, spaces...) is percent-encoded; ``.`` and ``..``, which a server may resolve as relative
+    segments, are refused, as are empty values.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ContactRemovalConfigError(f"{name} must be a non-empty string")
+    if value in (".", ".."):
+        raise ContactRemovalConfigError(f"{name} {value!r} is not a valid path segment")
+    return quote(value, safe="")
+
+
+class ContactRemovalHook(BaseHook):
+    """
+    Base of the vendor hooks: an Airflow connection turned into an authenticated, retried session.
+
+    Connection fields: ``password`` holds the API key or access token; ``host``, when set, is the base
+    URL (scheme included) replacing the vendor's default. Plain ``http://`` is refused unless the host
+    is loopback, so a key never travels in clear text. Extras (all optional):
+
+    * ``connect_timeout`` / ``read_timeout`` (seconds; ``timeout`` sets both),
+    * ``max_attempts`` (tries per request, including the first) and ``max_retry_time`` (seconds spent
+      retrying one request, waits included),
+    * ``max_retry_after`` (the longest ``Retry-After`` honoured, in seconds),
+    * ``requests_per_second`` (this hook's request rate; plans differ per account),
+    * ``verify`` (``true``, or a path to a CA bundle; ``false`` is honoured only with a warning).
+
+    Subclasses set the class attributes below and implement :meth:`remove_batch`.
+
+    :param conn_id: the Airflow connection id.
+    :param sleep: how to wait between attempts (injectable for tests; real waits by default).
+    """
+
+    conn_name_attr = "conn_id"
+    default_conn_name: ClassVar[str] = ""
+    conn_type: ClassVar[str] = ""
+    hook_name: ClassVar[str] = ""
+
+    #: short vendor name, used in results and messages.
+    vendor: ClassVar[str] = ""
+    default_base_url: ClassVar[str] = ""
+
+    # What the operators read: operations, identifier kinds, limits.
+    #: identifier kinds each operation takes, e.g. ``{"remove_contacts": ("emails",)}``.
+    supported_operations: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: whether one request may carry several identifier kinds (the batch limit then counts them all).
+    mixes_identifier_kinds: ClassVar[bool] = True
+    #: the most identifiers in one request.
+    max_batch_size: ClassVar[int] = 100
+    #: the batch size used when the user sets none.
+    default_batch_size: ClassVar[int] = 100
+    #: the most requests in flight at once the vendor allows.
+    max_in_flight: ClassVar[int] = 4
+    #: how many requests the operators keep in flight when the user sets nothing.
+    default_in_flight: ClassVar[int] = 4
+    #: requests per second, unless the connection says otherwise (``None``: no client-side limit).
+    default_requests_per_second: ClassVar[float | None] = None
+    #: ``synchronous`` when the answer is the outcome, ``asynchronous`` when it only says "accepted".
+    confirmation: ClassVar[str] = "synchronous"
+    #: extra keyword arguments :meth:`remove_batch` accepts for an operation (e.g. Wooxy's webhook).
+    batch_options: ClassVar[tuple[str, ...]] = ()
+    #: the normaliser of each identifier kind, when the vendor's format is stricter than the default.
+    identifier_normalisers: ClassVar[Mapping[str, Callable[[str], str]]] = DEFAULT_NORMALISERS
+
+    # Transport defaults.
+    default_connect_timeout: ClassVar[float] = 10.0
+    default_read_timeout: ClassVar[float] = 60.0
+    default_max_attempts: ClassVar[int] = 6
+    default_max_retry_time: ClassVar[float] = 300.0
+    default_max_retry_after: ClassVar[float] = 120.0
+
+    def __init__(
+        self,
+        conn_id: str | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__()
+        self.conn_id = conn_id or self.default_conn_name
+        self._sleep = sleep
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(conn_id={self.conn_id!r})"
+
+    # Connection -------------------------------------------------------------------------------------
+    @cached_property
+    def connection(self):
+        """The Airflow connection, fetched once."""
+        conn = self.get_connection(self.conn_id)
+        if conn.conn_type and conn.conn_type != self.conn_type:
+            raise ContactRemovalConfigError(
+                f"connection {self.conn_id!r} has type {conn.conn_type!r}; {type(self).__name__} needs "
+                f"a {self.conn_type!r} connection"
+            )
+        return conn
+
+    @cached_property
+    def extras(self) -> dict[str, Any]:
+        """The connection's extras; UI-prefixed keys (``extra__<type>__name``) are accepted too."""
+        raw = self.connection.extra_dejson or {}
+        prefix = f"extra__{self.conn_type}__"
+        extras = {key.removeprefix(prefix): value for key, value in raw.items() if key.startswith(prefix)}
+        extras.update({key: value for key, value in raw.items() if not key.startswith("extra__")})
+        return {key: value for key, value in extras.items() if value not in (None, "")}
+
+    @cached_property
+    def _api_key(self) -> _Secret:
+        key = self.connection.password
+        if not key or not str(key).strip():
+            raise ContactRemovalConfigError(
+                f"connection {self.conn_id!r} has no API key: put it in the connection's password field"
+            )
+        key = str(key).strip()
+        mask_secret(key)
+        return _Secret(key)
+
+    @cached_property
+    def settings(self) -> HookSettings:
+        """Base URL, timeouts, retry bounds and rate, read and checked once."""
+        extras = self.extras
+        timeout = _number(extras, "timeout", None)
+        settings = HookSettings(
+            base_url=self._base_url(),
+            connect_timeout=_number(extras, "connect_timeout", timeout or self.default_connect_timeout),
+            read_timeout=_number(extras, "read_timeout", timeout or self.default_read_timeout),
+            max_attempts=int(_number(extras, "max_attempts", self.default_max_attempts, minimum=1)),
+            max_retry_time=_number(extras, "max_retry_time", self.default_max_retry_time),
+            max_retry_after=_number(extras, "max_retry_after", self.default_max_retry_after),
+            requests_per_second=_number(extras, "requests_per_second", self.default_requests_per_second)
+            or None,
+            verify=self._verify(extras.get("verify", True)),
+        )
+        return settings
+
+    def _base_url(self) -> str:
+        host = (self.connection.host or "").strip()
+        if not host:
+            return self.default_base_url
+        if "://" not in host:
+            host = f"https://{host}"
+            if self.connection.port:
+                host = f"{host}:{self.connection.port}"
+        parts = urlsplit(host)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ContactRemovalConfigError(
+                f"connection {self.conn_id!r}: host must be a base URL such as {self.default_base_url}"
+            )
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ContactRemovalConfigError(
+                f"connection {self.conn_id!r}: the base URL must not carry credentials, a query or a fragment"
+            )
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise ContactRemovalConfigError(
+                f"connection {self.conn_id!r}: plain http:// is only allowed to a loopback host; use "
+                "https:// so the API key is never sent in clear text"
+            )
+        return host.rstrip("/")
+
+    def _verify(self, value: object) -> bool | str:
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            value = value.strip().lower() == "true"
+        if value is False:
+            self.log.warning(
+                "Connection %r turns TLS certificate verification OFF (extra verify=false). "
+                "Point 'verify' at a CA bundle instead.",
+                self.conn_id,
+            )
+            return False
+        if value is True:
+            return True
+        if isinstance(value, str):
+            return value
+        raise ContactRemovalConfigError(
+            f"connection {self.conn_id!r}: extra 'verify' must be true, false or a CA bundle path"
+        )
+
+    # Transport --------------------------------------------------------------------------------------
+    @cached_property
+    def session(self) -> requests.Session:
+        """One session per hook, its pool sized for the most requests this vendor allows in flight."""
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(self.max_in_flight, 1), max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        session.verify = self.settings.verify
+        return session
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        """Shared by every thread using this hook: spaces requests and holds all of them on a 429."""
+        return RateLimiter(self.settings.requests_per_second, sleep=self._sleep)
+
+    def auth_headers(self, api_key: str) -> dict[str, str]:
+        """The vendor's auth header for ``api_key``."""
+        return {"Authorization": f"Bearer {api_key}"}
+
+    def retry_after(self, response: requests.Response) -> float | None:
+        """How long the vendor asked us to wait, in seconds (``Retry-After``), if it said."""
+        return retry_after_from_headers(response.headers)
+
+    def error_details(self, body: Any) -> tuple[str | None, str | None]:
+        """The vendor's ``(error code, error message)`` from an error answer's JSON body."""
+        if isinstance(body, dict):
+            error = body.get("error")
+            if isinstance(error, dict):
+                return _short(error.get("code")), _short(error.get("message"))
+            return _short(body.get("code")), _short(error if error is not None else body.get("message"))
+        return None, None
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> VendorResponse:
+        """
+        Send one API request, retrying transient faults, and return the parsed answer.
+
+        Retried: 429 (waiting what ``Retry-After`` says, capped, and holding every sender of this
+        hook), 500/502/503/504, connection errors and timeouts, with jittered exponential back-off,
+        at most ``max_attempts`` times and ``max_retry_time`` seconds. Anything else below 200 or
+        from 400 up is raised at once as :class:`VendorAPIError`, as is a 2xx whose body is not JSON.
+        Neither the key nor the response body is ever logged.
+        """
+        settings = self.settings
+        url = f"{settings.base_url}{path}"
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        all_headers.update(self.auth_headers(self._api_key.reveal()))
+        data = json.dumps(json_body, separators=(",", ":")) if json_body is not None else None
+        attempts = 0
+
+        def attempt() -> requests.Response:
+            nonlocal attempts
+            attempts += 1
+            self.rate_limiter.acquire()
+            started = time.monotonic()
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    data=data,
+                    headers=all_headers,
+                    timeout=(settings.connect_timeout, settings.read_timeout),
+                )
+            except requests.Timeout as exc:
+                raise TransientFailure(f"timed out ({type(exc).__name__})") from None
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                # Includes a connection dropped mid-answer: the request may or may not have been
+                # processed, and sending a removal again is safe (Migma's is keyed for replay).
+                raise TransientFailure(f"connection failed ({_connection_reason(exc)})") from None
+            self.log.debug(
+                "%s %s -> HTTP %s in %.0f ms (attempt %d)",
+                method,
+                path,
+                response.status_code,
+                (time.monotonic() - started) * 1000,
+                attempts,
+            )
+            if response.status_code in RETRYABLE_STATUSES:
+                wait = self.retry_after(response)
+                if wait is not None:
+                    wait = min(wait, settings.max_retry_after)
+                if response.status_code == 429:
+                    # The vendor's back-off applies to the key, so hold every sender of this hook.
+                    self.rate_limiter.pause(wait if wait is not None else 1.0)
+                raise TransientFailure(
+                    f"HTTP {response.status_code}",
+                    status_code=response.status_code,
+                    retry_after=wait,
+                    response=response,
+                )
+            return response
+
+        retrying = Retrying(
+            stop=stop_after_attempt(settings.max_attempts) | stop_after_delay(settings.max_retry_time),
+            wait=_RetryWait(),
+            retry=retry_if_exception_type(TransientFailure),
+            sleep=self._sleep,
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        try:
+            response = retrying(attempt)
+        except TransientFailure as exc:
+            code, message = (None, None)
+            if exc.response is not None:
+                code, message = self.error_details(_json_or_none(exc.response))
+            raise VendorAPIError(
+                f"gave up after transient failures: {exc.reason}",
+                vendor=self.vendor,
+                status_code=exc.status_code,
+                vendor_code=code,
+                vendor_message=message,
+                attempts=attempts,
+                retryable=True,
+            ) from None
+
+        body = _json_or_none(response)
+        if not 200 <= response.status_code < 300:
+            code, message = self.error_details(body)
+            raise VendorAPIError(
+                message or f"request refused ({_describe_body(response)})",
+                vendor=self.vendor,
+                status_code=response.status_code,
+                vendor_code=code,
+                vendor_message=message,
+                attempts=attempts,
+            )
+        if body is _NOT_JSON:
+            raise VendorAPIError(
+                f"answer is not JSON ({_describe_body(response)})",
+                vendor=self.vendor,
+                status_code=response.status_code,
+                attempts=attempts,
+            )
+        return VendorResponse(response.status_code, body, response.headers, attempts)
+
+    def _log_retry(self, retry_state) -> None:
+        exc = retry_state.outcome.exception()
+        self.log.warning(
+            "%s: attempt %d failed (%s); retrying in %.1f s",
+            self.vendor,
+            retry_state.attempt_number,
+            getattr(exc, "reason", type(exc).__name__),
+            retry_state.next_action.sleep if retry_state.next_action else 0.0,
+        )
+
+    def undocumented(self, response: VendorResponse, what: str) -> VendorAPIError:
+        """The error for a 2xx answer whose shape the vendor's page does not document."""
+        return VendorAPIError(
+            f"undocumented answer: {what}",
+            vendor=self.vendor,
+            status_code=response.status_code,
+            attempts=response.attempts,
+        )
+
+    # The vendor interface the operators use --------------------------------------------------------
+    def remove_batch(
+        self,
+        operation: str,
+        batch: Mapping[str, list[str]],
+        *,
+        list_id: str | None = None,
+        idempotency_key: str | None = None,
+        **options: Any,
+    ) -> BatchOutcome:
+        """
+        Send one batch for ``operation`` and return the vendor's answer in the shared vocabulary.
+
+        :param operation: ``remove_contacts`` or ``remove_from_list``.
+        :param batch: identifiers by kind (``emails``, ``contact_ids``, ``phone_numbers``,
+            ``user_ids``), already normalised and within :attr:`max_batch_size`.
+        :param list_id: the list, for ``remove_from_list``.
+        :param idempotency_key: a key that makes a repeat of this exact batch safe, for vendors that
+            support one (ignored by the others).
+        :raises VendorAPIError: when the request fails.
+        """
+        raise NotImplementedError
+
+    def check_operation(self, operation: str, kinds: set[str] | list[str] | tuple[str, ...]) -> None:
+        """Refuse, before any HTTP call, an operation or identifier kind this vendor does not have."""
+        if operation not in self.supported_operations:
+            offered = ", ".join(sorted(self.supported_operations)) or "nothing"
+            raise ContactRemovalConfigError(
+                f"{self.hook_name} has no {operation!r} operation (it offers: {offered})"
+            )
+        accepted = self.supported_operations[operation]
+        unknown = sorted(set(kinds) - set(accepted))
+        if unknown:
+            raise ContactRemovalConfigError(
+                f"{self.hook_name} {operation} does not take {', '.join(unknown)} "
+                f"(it takes: {', '.join(accepted)})"
+            )
+
+    # Connection test --------------------------------------------------------------------------------
+    def test_connection(self) -> tuple[bool, str]:
+        """
+        Check the connection without removing anything, and say exactly what was checked.
+
+        Checks the key is present, the base URL is valid (and TLS unless loopback), the vendor
+        settings the hook needs, and then runs :meth:`probe`, which makes a read-only call where the
+        vendor documents one.
+        """
+        try:
+            self._api_key  # noqa: B018 - presence check
+            settings = self.settings
+            self.check_settings()
+            checked = [f"API key present; base URL {settings.base_url}"]
+            checked.append(self.probe())
+        except (ContactRemovalConfigError, VendorAPIError) as exc:
+            return False, str(exc)
+        except requests.RequestException as exc:
+            return False, f"{self.vendor}: could not reach {self.settings.base_url}: {type(exc).__name__}"
+        return True, "; ".join(checked)
+
+    def check_settings(self) -> None:
+        """Check the vendor-specific connection settings (override when the vendor needs some)."""
+
+    def probe(self) -> str:
+        """
+        Make a call that cannot change anything and say what it proved.
+
+        The default, for vendors that document no read-only call, is an unauthenticated ``HEAD`` of
+        the base URL: it proves the host is reachable (and its certificate valid), not that the key
+        works. The key is never sent to an undocumented endpoint.
+        """
+        response = requests.head(
+            self.settings.base_url,
+            timeout=(self.settings.connect_timeout, self.settings.read_timeout),
+            verify=self.settings.verify,
+            allow_redirects=False,
+        )
+        return (
+            f"host reachable (HTTP {response.status_code} to an unauthenticated HEAD); key not verified: "
+            f"{self.hook_name} documents no read-only call, and a removal call is never used as a test"
+        )
+
+
+class _RetryWait:
+    """Wait what the vendor asked for (``Retry-After``), else jittered exponential back-off."""
+
+    def __init__(self) -> None:
+        self._backoff = wait_random_exponential(multiplier=0.5, max=30)
+
+    def __call__(self, retry_state) -> float:
+        exc = retry_state.outcome.exception()
+        if isinstance(exc, TransientFailure) and exc.retry_after is not None:
+            return exc.retry_after
+        return self._backoff(retry_state)
+
+
+_NOT_JSON = object()
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    if not response.content:
+        return _NOT_JSON
+    try:
+        return response.json()
+    except ValueError:
+        return _NOT_JSON
+
+
+def _describe_body(response: requests.Response) -> str:
+    """A description of a body that reveals nothing of its content (it may hold personal data)."""
+    content_type = response.headers.get("Content-Type", "no content type").split(";")[0]
+    return f"{len(response.content)} bytes of {content_type}" if response.content else "empty body"
+
+
+def _connection_reason(exc: requests.ConnectionError) -> str:
+    text = str(exc)
+    for marker in (
+        "Connection refused",
+        "Connection reset",
+        "RemoteDisconnected",
+        "IncompleteRead",
+        "Connection aborted",
+        "Name or service not known",
+        "SSL",
+    ):
+        if marker in text:
+            return marker
+    return type(exc).__name__
+
+
+def _short(value: object, limit: int = 300) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _number(extras: Mapping[str, Any], name: str, default, *, minimum: float = 0.0):
+    if name not in extras:
+        return default
+    try:
+        value = float(extras[name])
+    except (TypeError, ValueError):
+        raise ContactRemovalConfigError(f"connection extra {name!r} must be a number") from None
+    if value < minimum:
+        raise ContactRemovalConfigError(f"connection extra {name!r} must be at least {minimum:g}")
+    return value

@@ -1,0 +1,58 @@
+"""A thread-safe request-rate limiter shared by every sender that uses one hook."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+
+class RateLimiter:
+    """
+    Space requests to at most ``requests_per_second`` and hold everyone during a vendor's back-off.
+
+    Each caller reserves the next free start time under a lock and sleeps outside it, so no lock is
+    held while waiting or while a request is in flight. :meth:`pause` (called on a 429) moves the
+    earliest start time of *every* later request, which is what a vendor asks for when it says
+    "retry after N seconds": the whole client slows down, not only the thread that was refused.
+
+    :param requests_per_second: the most requests started per second; ``None`` or ``0`` for no limit
+        (a pause still applies).
+    :param clock: monotonic clock, injectable for tests.
+    :param sleep: sleep function, injectable for tests.
+    """
+
+    def __init__(
+        self,
+        requests_per_second: float | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if requests_per_second is not None and requests_per_second < 0:
+            raise ValueError("requests_per_second must be positive")
+        self.requests_per_second = requests_per_second or None
+        self._interval = 1.0 / requests_per_second if requests_per_second else 0.0
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next_start = 0.0
+        self._paused_until = 0.0
+
+    def acquire(self) -> float:
+        """Wait until this caller may send; return how long it waited, in seconds."""
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next_start, self._paused_until)
+            self._next_start = start + self._interval
+        delay = start - now
+        if delay > 0:
+            self._sleep(delay)
+        return delay
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request that has not yet started for ``seconds`` from now."""
+        if seconds <= 0:
+            return
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._clock() + seconds)

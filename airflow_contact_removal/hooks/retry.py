@@ -1,0 +1,72 @@
+"""What counts as a transient fault, and how long to wait before trying again."""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import time
+from collections.abc import Mapping
+
+import requests
+
+#: HTTP statuses that are retried: rate limited, and the server-side faults a retry can cure.
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class TransientFailure(Exception):
+    """
+    One attempt failed in a way a retry may cure (429, 5xx, timeout, reset).
+
+    Internal to the hooks: when retries run out it becomes a
+    :class:`~airflow_contact_removal.exceptions.VendorAPIError`.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        response: requests.Response | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status_code = status_code
+        self.retry_after = retry_after
+        self.response = response
+
+
+def parse_retry_after(value: object, *, now: float | None = None) -> float | None:
+    """
+    Read a ``Retry-After`` value: delay-seconds or an HTTP-date.
+
+    Returns the number of seconds to wait (``0.0`` for a date in the past or a negative number), or
+    ``None`` when the value is missing or cannot be read, in which case the caller falls back to its
+    own back-off. Capping a huge value is the caller's job.
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = str(value).strip()
+        if not text:
+            return None
+        try:
+            seconds = float(text)
+        except ValueError:
+            try:
+                parsed = email.utils.parsedate_to_datetime(text)
+            except (TypeError, ValueError, IndexError):
+                return None
+            if parsed is None or parsed.tzinfo is None:
+                return None
+            seconds = parsed.timestamp() - (time.time() if now is None else now)
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:
+    """The ``Retry-After`` header of an answer, in seconds, if it has a readable one."""
+    return parse_retry_after(headers.get("Retry-After"))

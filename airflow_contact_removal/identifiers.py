@@ -1,0 +1,215 @@
+"""Turn whatever a DAG passes as identifiers into clean, valid, unique values.
+
+Every item a user passed lands in exactly one place: the stream of valid unique values, the list of
+invalid items (with the reason), or the duplicate count. Nothing is dropped silently, and no
+identifier is ever logged (they are personal data).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from airflow_contact_removal.exceptions import ContactRemovalConfigError
+
+
+class InvalidIdentifier(ValueError):
+    """Raised by a normaliser: the value cannot be sent, and why."""
+
+
+# Emails ---------------------------------------------------------------------------------------------
+# Deliberately permissive about characters (unicode local parts and IDN domains are valid, RFC 6531),
+# strict about structure: one @, no whitespace or specials, a dotted domain with a real TLD.
+_EMAIL = re.compile(
+    r"[^\s@\"(),:;<>\[\]\\]+@(?:[^\s@\"(),:;<>\[\]\\_.-][^\s@\"(),:;<>\[\]\\_.]*\.)+[^\s@\"(),:;<>\[\]\\_.\d-]{2,}"
+)
+
+
+def normalise_email(value: str) -> str:
+    """Trim and lower-case an email address and check its shape."""
+    email = value.strip().lower()
+    if not email:
+        raise InvalidIdentifier("empty")
+    if len(email) > 254:
+        raise InvalidIdentifier("longer than 254 characters")
+    if not _EMAIL.fullmatch(email) or ".." in email:
+        raise InvalidIdentifier("not an email address")
+    local = email[: email.index("@")]
+    if len(local) > 64:
+        raise InvalidIdentifier("local part longer than 64 characters")
+    if local.startswith(".") or local.endswith("."):
+        raise InvalidIdentifier("not an email address")
+    return email
+
+
+# Phone numbers --------------------------------------------------------------------------------------
+_PHONE_SEPARATORS = str.maketrans("", "", " -().\u00a0")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+def normalise_phone(value: str) -> str:
+    """Strip spaces, dashes, dots and brackets, and require E.164 (``+`` country code, 7-15 digits)."""
+    phone = value.strip().translate(_PHONE_SEPARATORS)
+    if not phone:
+        raise InvalidIdentifier("empty")
+    if not _E164.fullmatch(phone):
+        raise InvalidIdentifier("not an E.164 phone number (expected + country code and 7-15 digits)")
+    return phone
+
+
+# Ids ------------------------------------------------------------------------------------------------
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def normalise_uuid(value: str) -> str:
+    """Trim and lower-case a UUID and check its canonical 8-4-4-4-12 form."""
+    text = value.strip().lower()
+    if not text:
+        raise InvalidIdentifier("empty")
+    if not _UUID.fullmatch(text):
+        raise InvalidIdentifier("not a UUID")
+    return text
+
+
+def normalise_opaque_id(value: str) -> str:
+    """Trim an id the vendor defines (contact id, user id): case is kept, it may be significant."""
+    text = value.strip()
+    if not text:
+        raise InvalidIdentifier("empty")
+    if len(text) > 256:
+        raise InvalidIdentifier("longer than 256 characters")
+    if _CONTROL.search(text):
+        raise InvalidIdentifier("contains control characters")
+    return text
+
+
+#: The normaliser used for each identifier kind unless a hook says otherwise.
+DEFAULT_NORMALISERS: dict[str, Callable[[str], str]] = {
+    "emails": normalise_email,
+    "contact_ids": normalise_opaque_id,
+    "phone_numbers": normalise_phone,
+    "user_ids": normalise_opaque_id,
+}
+
+
+# Input shapes ---------------------------------------------------------------------------------------
+def iter_input(value: object, kind: str) -> Iterable[object]:
+    """
+    Accept the shapes a DAG hands an operator and return an iterable of items.
+
+    ``None`` is empty. A string must be a JSON array (or the Python repr of a list, which is what a
+    Jinja template renders without ``render_template_as_native_obj``). Any other iterable (list,
+    tuple, set, generator, rows from a SQL operator) is used as it is. Anything else is refused with
+    a clear error, since guessing could remove the wrong contacts.
+    """
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return _parse_string_input(value, kind)
+    if isinstance(value, bytes | bytearray):
+        raise ContactRemovalConfigError(f"{kind}: got bytes; decode them to text first")
+    if isinstance(value, Mapping):
+        raise ContactRemovalConfigError(
+            f"{kind}: got a mapping with {len(value)} key(s); pass a list of identifiers"
+        )
+    if isinstance(value, Iterable):
+        return value
+    raise ContactRemovalConfigError(f"{kind}: expected a list of identifiers, got {type(value).__name__}")
+
+
+def _parse_string_input(text: str, kind: str) -> list[object]:
+    stripped = text.strip()
+    if not stripped:
+        return []
+    if stripped[0] in "[(":
+        for parse in (json.loads, ast.literal_eval):
+            try:
+                parsed = parse(stripped)
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                continue
+            if isinstance(parsed, list | tuple):
+                return list(parsed)
+    raise ContactRemovalConfigError(
+        f"{kind}: got a single string; pass a list, or a JSON array string such as "
+        '\'["a@example.com", "b@example.com"]\''
+    )
+
+
+def _unwrap_row(item: object) -> object:
+    """A 1-column row from a SQL operator (tuple or list of one value) stands for its value."""
+    if isinstance(item, list | tuple) and len(item) == 1:
+        return item[0]
+    return item
+
+
+def _describe_bad_item(item: object) -> tuple[str, str]:
+    """A short, printable form of an item that is not a string, and why it was refused."""
+    if item is None:
+        return "None", "null value"
+    if isinstance(item, list | tuple):
+        return f"<row of {len(item)} values>", f"row has {len(item)} columns; select exactly one"
+    if isinstance(item, bytes | bytearray):
+        return repr(bytes(item[:100])), "bytes, not text"
+    text = repr(item)
+    return (text[:100] + "...") if len(text) > 100 else text, f"expected a string, got {type(item).__name__}"
+
+
+# Cleaning -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class InvalidRecord:
+    """One input item that will not be sent, and why. Pushed to XCom under ``invalid``."""
+
+    kind: str
+    value: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "value": self.value, "reason": self.reason}
+
+
+class IdentifierCleaner:
+    """
+    Normalise, validate and de-duplicate identifiers, counting every item exactly once.
+
+    Call :meth:`clean` for each identifier kind; it yields the valid, first-seen values in input
+    order. Afterwards ``requested == valid + len(invalid) + duplicates``.
+
+    :param normalisers: the normaliser for each kind (defaults to :data:`DEFAULT_NORMALISERS`).
+    """
+
+    def __init__(self, normalisers: Mapping[str, Callable[[str], str]] | None = None) -> None:
+        self.normalisers = dict(DEFAULT_NORMALISERS if normalisers is None else normalisers)
+        self.requested = 0
+        self.valid = 0
+        self.duplicates = 0
+        self.invalid: list[InvalidRecord] = []
+        self.valid_by_kind: dict[str, int] = {}
+
+    def clean(self, kind: str, values: object) -> Iterator[str]:
+        """Yield the valid, unique, normalised values of one kind from ``values``."""
+        normalise = self.normalisers[kind]
+        seen: set[str] = set()
+        invalid = self.invalid
+        for raw in iter_input(values, kind):
+            self.requested += 1
+            item = _unwrap_row(raw)
+            if not isinstance(item, str):
+                shown, reason = _describe_bad_item(item)
+                invalid.append(InvalidRecord(kind, shown, reason))
+                continue
+            try:
+                value = normalise(item)
+            except InvalidIdentifier as exc:
+                invalid.append(InvalidRecord(kind, item[:300], str(exc)))
+                continue
+            if value in seen:
+                self.duplicates += 1
+                continue
+            seen.add(value)
+            self.valid += 1
+            self.valid_by_kind[kind] = self.valid_by_kind.get(kind, 0) + 1
+            yield value

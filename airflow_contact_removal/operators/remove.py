@@ -1,0 +1,202 @@
+"""RemoveContactsOperator and RemoveFromListOperator: the vendor is chosen by the connection's type."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_contact_removal.exceptions import ContactRemovalError
+from airflow_contact_removal.hooks import get_removal_hook
+from airflow_contact_removal.hooks.base import REMOVE_CONTACTS, REMOVE_FROM_LIST
+from airflow_contact_removal.removal import RemovalReport, RemovalRequest, run_removal
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class _ContactRemovalOperator(BaseOperator):
+    """
+    Shared behaviour of the two operators: build the request, run it, push the results.
+
+    XCom written:
+
+    * ``return_value`` (and ``summary``, also pushed when the task fails): the totals, which add up:
+      ``requested == removed + not_found + accepted + invalid + duplicates + failed (+ planned)``;
+    * ``batch_results``: one record per batch (index, size, status ``ok``/``partial``/``failed``/
+      ``planned``, vendor counts, not-found identifiers, request id, attempts, error; failed and
+      partial batches carry their identifiers for re-queueing);
+    * ``invalid``: the inputs that were not sent, each with its reason.
+    """
+
+    operation: str = ""
+    ui_color = "#fde2e1"
+
+    def __init__(
+        self,
+        *,
+        conn_id: str,
+        emails: Any = None,
+        batch_size: int | None = None,
+        max_concurrency: int | None = None,
+        dry_run: bool = False,
+        fail_on_error: bool = True,
+        max_contacts: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.conn_id = conn_id
+        self.emails = emails
+        self.batch_size = batch_size
+        self.max_concurrency = max_concurrency
+        self.dry_run = dry_run
+        self.fail_on_error = fail_on_error
+        self.max_contacts = max_contacts
+
+    def identifier_inputs(self) -> dict[str, Any]:
+        return {"emails": self.emails}
+
+    def removal_request(self, context: Context) -> RemovalRequest:
+        return RemovalRequest(
+            operation=self.operation,
+            identifiers=self.identifier_inputs(),
+            batch_size=self.batch_size,
+            max_concurrency=self.max_concurrency,
+            dry_run=self.dry_run,
+            max_contacts=self.max_contacts,
+            idempotency_scope=_idempotency_scope(context),
+        )
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        hook = get_removal_hook(self.conn_id)
+        report = run_removal(hook, self.removal_request(context), logger=self.log)
+        summary = self.push_results(context, report)
+        self.log.info(
+            "%s %s: requested %d, removed %d, not found %d, accepted %d, invalid %d, duplicates %d, "
+            "failed %d, in %d batch(es)",
+            hook.hook_name,
+            self.operation,
+            report.summary.requested,
+            report.summary.removed,
+            report.summary.not_found,
+            report.summary.accepted,
+            report.summary.invalid,
+            report.summary.duplicates,
+            report.summary.failed,
+            report.summary.batches,
+        )
+        if report.summary.failed and self.fail_on_error:
+            raise ContactRemovalError(
+                f"{report.summary.failed} of {report.summary.requested} identifier(s) failed in "
+                f"{report.summary.batches_failed} of {report.summary.batches} batch(es) "
+                f"(removed {report.summary.removed}, not found {report.summary.not_found}, "
+                f"accepted {report.summary.accepted}, invalid {report.summary.invalid}, "
+                f"duplicates {report.summary.duplicates}); failed identifiers are in XCom 'batch_results'"
+            )
+        return summary
+
+    def push_results(self, context: Context, report: RemovalReport) -> dict[str, Any]:
+        ti = context["ti"]
+        summary = report.summary.to_dict()
+        ti.xcom_push(key="batch_results", value=[result.to_dict() for result in report.batch_results])
+        ti.xcom_push(key="invalid", value=[record.to_dict() for record in report.invalid])
+        ti.xcom_push(key="summary", value=summary)
+        return summary
+
+
+class RemoveContactsOperator(_ContactRemovalOperator):
+    """
+    Remove contacts from the whole account (AutoSend, Migma) by email.
+
+    :param conn_id: an ``autosend`` or ``migma`` connection; its type picks the vendor.
+    :param emails: the emails: a list or any iterable of strings, an XComArg, 1-column rows from a SQL
+        operator, or a JSON array string. Trimmed, lower-cased, validated and de-duplicated.
+        (templated)
+    :param batch_size: emails per request; default and ceiling are the vendor's (Migma 1000; AutoSend
+        documents none, so 100 by default and at most 500). A larger value is clamped with a warning.
+    :param max_concurrency: requests in flight; default and ceiling per vendor.
+    :param dry_run: clean and plan the batches, report them as ``planned``, send nothing.
+    :param fail_on_error: after every batch was attempted and the results pushed, fail the task if any
+        identifier failed. ``False``: succeed and let a downstream task decide.
+    :param max_contacts: fail before any request when more valid emails than this would be removed.
+    """
+
+    template_fields: Sequence[str] = ("conn_id", "emails", "max_contacts")
+    operation = REMOVE_CONTACTS
+
+
+class RemoveFromListOperator(_ContactRemovalOperator):
+    """
+    Remove contacts from one list (AutoSend, Wooxy, Bird).
+
+    Identifier kinds by vendor: AutoSend ``emails`` or ``contact_ids``; Wooxy ``emails``,
+    ``phone_numbers``, ``user_ids``; Bird ``contact_ids`` (UUIDs), ``emails`` and ``phone_numbers``
+    (sent as ``emailaddress`` / ``phonenumber`` identifiers). A kind the vendor does not take is an
+    error before any request. Phone numbers must be E.164.
+
+    :param conn_id: an ``autosend``, ``wooxy`` or ``bird`` connection; its type picks the vendor.
+    :param list_id: the list to remove from. (templated)
+    :param emails: emails (templated; same input shapes as :class:`RemoveContactsOperator`).
+    :param contact_ids: vendor contact ids. (templated)
+    :param phone_numbers: E.164 phone numbers. (templated)
+    :param user_ids: your platform's user ids (Wooxy). (templated)
+    :param webhook_uri: Wooxy only: where Wooxy posts each request's final status. (templated)
+    :param batch_size: identifiers per request, all kinds together; clamped to the vendor's limit.
+    :param max_concurrency: requests in flight; clamped to the vendor's cap (Wooxy: 10).
+    :param dry_run: plan, report ``planned`` batches, send nothing.
+    :param fail_on_error: fail the task, after all batches and XCom, if any identifier failed.
+    :param max_contacts: fail before any request when more valid identifiers than this would be sent.
+    """
+
+    template_fields: Sequence[str] = (
+        "conn_id",
+        "list_id",
+        "emails",
+        "contact_ids",
+        "phone_numbers",
+        "user_ids",
+        "webhook_uri",
+        "max_contacts",
+    )
+    operation = REMOVE_FROM_LIST
+
+    def __init__(
+        self,
+        *,
+        conn_id: str,
+        list_id: str,
+        emails: Any = None,
+        contact_ids: Any = None,
+        phone_numbers: Any = None,
+        user_ids: Any = None,
+        webhook_uri: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(conn_id=conn_id, emails=emails, **kwargs)
+        self.list_id = list_id
+        self.contact_ids = contact_ids
+        self.phone_numbers = phone_numbers
+        self.user_ids = user_ids
+        self.webhook_uri = webhook_uri
+
+    def identifier_inputs(self) -> dict[str, Any]:
+        return {
+            "emails": self.emails,
+            "contact_ids": self.contact_ids,
+            "phone_numbers": self.phone_numbers,
+            "user_ids": self.user_ids,
+        }
+
+    def removal_request(self, context: Context) -> RemovalRequest:
+        request = super().removal_request(context)
+        request.list_id = self.list_id
+        request.batch_options = {"webhook_uri": self.webhook_uri}
+        return request
+
+
+def _idempotency_scope(context: Context) -> str:
+    """dag / run / task / map index: the same for every try of this task instance, and only for it."""
+    ti = context["ti"]
+    map_index = getattr(ti, "map_index", -1)
+    return f"{ti.dag_id}/{context.get('run_id') or ti.run_id}/{ti.task_id}/{map_index if map_index is not None else -1}"

@@ -1,0 +1,246 @@
+"""One removal run, start to end: check, clean, guard, batch, send, account.
+
+The operators are thin wrappers around :func:`run_removal`; it takes a hook and plain values, so it
+can also be called from a ``@task`` or tested without Airflow's task context.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_contact_removal.batching import Batch, ProgressLog, make_batches, run_concurrently
+from airflow_contact_removal.exceptions import ContactRemovalConfigError, ContactRemovalError, VendorAPIError
+from airflow_contact_removal.hooks.base import REMOVE_FROM_LIST, ContactRemovalHook
+from airflow_contact_removal.identifiers import IdentifierCleaner, InvalidRecord
+from airflow_contact_removal.results import BatchResult, RemovalSummary, reconcile
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RemovalRequest:
+    """
+    What to remove, and how.
+
+    :param operation: ``remove_contacts`` or ``remove_from_list``.
+    :param identifiers: raw inputs by kind (``emails``, ``contact_ids``, ``phone_numbers``,
+        ``user_ids``); ``None`` values are ignored.
+    :param list_id: the list, for ``remove_from_list``.
+    :param batch_size: identifiers per request; ``None`` for the vendor's default, clamped to its limit.
+    :param max_concurrency: requests in flight; ``None`` for the vendor's default, clamped to its cap.
+    :param dry_run: plan the batches but send nothing.
+    :param max_contacts: refuse the run, before any request, when more valid identifiers than this
+        would be sent (a guard against an upstream query that suddenly returns everyone).
+    :param idempotency_scope: a string naming this run (dag, run, task, map index); batches then
+        carry an idempotency key derived from it and their content, for vendors that honour one.
+    :param batch_options: vendor options passed with every batch (e.g. Wooxy's ``webhook_uri``).
+    """
+
+    operation: str
+    identifiers: Mapping[str, Any]
+    list_id: str | None = None
+    batch_size: int | None = None
+    max_concurrency: int | None = None
+    dry_run: bool = False
+    max_contacts: int | None = None
+    idempotency_scope: str | None = None
+    batch_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RemovalReport:
+    """The outcome of a run: totals, one record per batch, and the invalid inputs."""
+
+    summary: RemovalSummary
+    batch_results: list[BatchResult]
+    invalid: list[InvalidRecord]
+
+
+def resolve_limit(requested: int | None, default: int, ceiling: int, name: str, vendor: str) -> int:
+    """The user's value, the vendor default when ``None``, never above the vendor's ceiling."""
+    if requested is None:
+        return min(default, ceiling)
+    if isinstance(requested, bool) or not isinstance(requested, int):
+        try:
+            requested = int(str(requested))
+        except ValueError:
+            raise ContactRemovalConfigError(f"{name} must be a whole number, got {requested!r}") from None
+    if requested < 1:
+        raise ContactRemovalConfigError(f"{name} must be at least 1, got {requested}")
+    if requested > ceiling:
+        log.warning("%s=%d is above %s's limit of %d; using %d", name, requested, vendor, ceiling, ceiling)
+        return ceiling
+    return requested
+
+
+def idempotency_key(scope: str, operation: str, list_id: str | None, batch: Batch) -> str:
+    """A key (68 characters) that is the same for the same run, task and batch content, and only then."""
+    material = json.dumps(
+        [scope, operation, list_id, batch.identifiers], sort_keys=True, separators=(",", ":")
+    )
+    return "acr-" + hashlib.sha256(material.encode()).hexdigest()
+
+
+def run_removal(
+    hook: ContactRemovalHook,
+    request: RemovalRequest,
+    *,
+    logger: logging.Logger = log,
+) -> RemovalReport:
+    """
+    Remove identifiers through ``hook``; every input ends in exactly one bucket of the summary.
+
+    Refusals (an operation or identifier kind the vendor does not have, a missing list id, a
+    ``max_contacts`` breach, a bad batch size) raise :class:`ContactRemovalConfigError` before any
+    request. Failed batches do not stop the others: they are recorded with their identifiers.
+    """
+    started = time.monotonic()
+    inputs = {kind: value for kind, value in request.identifiers.items() if value is not None}
+    hook.check_operation(request.operation, inputs or hook.supported_operations.get(request.operation, ()))
+    if request.operation == REMOVE_FROM_LIST and (
+        not isinstance(request.list_id, str) or not request.list_id.strip()
+    ):
+        raise ContactRemovalConfigError("remove_from_list needs a list_id")
+    options = {name: value for name, value in request.batch_options.items() if value is not None}
+    unsupported = sorted(set(options) - set(hook.batch_options))
+    if unsupported:
+        raise ContactRemovalConfigError(f"{hook.hook_name} does not take {', '.join(unsupported)}")
+    batch_size = resolve_limit(
+        request.batch_size, hook.default_batch_size, hook.max_batch_size, "batch_size", hook.hook_name
+    )
+    concurrency = resolve_limit(
+        request.max_concurrency, hook.default_in_flight, hook.max_in_flight, "max_concurrency", hook.hook_name
+    )
+    if request.max_contacts is not None and (
+        not isinstance(request.max_contacts, int) or request.max_contacts < 0
+    ):
+        raise ContactRemovalConfigError("max_contacts must be a whole number >= 0")
+
+    cleaner = IdentifierCleaner(hook.identifier_normalisers)
+    valid = {kind: list(cleaner.clean(kind, value)) for kind, value in inputs.items()}
+    summary = RemovalSummary(
+        vendor=hook.vendor,
+        operation=request.operation,
+        list_id=request.list_id,
+        requested=cleaner.requested,
+        invalid=len(cleaner.invalid),
+        duplicates=cleaner.duplicates,
+        batch_size=batch_size,
+        max_concurrency=concurrency,
+        dry_run=request.dry_run,
+        confirmation=hook.confirmation,
+    )
+    logger.info(
+        "%s %s: %d identifier(s) in, %d valid, %d invalid, %d duplicate(s)",
+        hook.hook_name,
+        request.operation,
+        cleaner.requested,
+        cleaner.valid,
+        len(cleaner.invalid),
+        cleaner.duplicates,
+    )
+    if request.max_contacts is not None and cleaner.valid > request.max_contacts:
+        raise ContactRemovalConfigError(
+            f"refusing to remove {cleaner.valid} contacts: max_contacts is {request.max_contacts}. "
+            "Nothing was sent. Raise max_contacts if this many is intended."
+        )
+
+    batches = list(make_batches(valid, batch_size, mix_kinds=hook.mixes_identifier_kinds))
+    results: list[BatchResult] = []
+    if request.dry_run:
+        for batch in batches:
+            results.append(BatchResult(batch.index, batch.size, "planned", batch.kinds))
+        logger.info("Dry run: %d batch(es) planned, nothing sent", len(batches))
+    elif batches:
+        logger.info("Sending %d batch(es) of at most %d, %d in flight", len(batches), batch_size, concurrency)
+        progress = ProgressLog(len(batches), cleaner.valid, logger=logger)
+
+        def send(batch: Batch) -> BatchResult:
+            return _send_batch(hook, request, batch, options)
+
+        def done(batch: Batch, result: BatchResult) -> None:
+            results.append(result)
+            progress.record(result.size, result.status != "ok")
+
+        run_concurrently(batches, send, max_workers=concurrency, on_done=done)
+        progress.log_line(final=True)
+
+    results.sort(key=lambda result: result.index)
+    for result in results:
+        summary.add(result)
+    summary.duration_s = round(time.monotonic() - started, 3)
+    summary.check()
+    return RemovalReport(summary, results, cleaner.invalid)
+
+
+def _send_batch(
+    hook: ContactRemovalHook,
+    request: RemovalRequest,
+    batch: Batch,
+    options: Mapping[str, Any],
+) -> BatchResult:
+    """Send one batch; never raises: a failure becomes a ``failed`` record carrying the identifiers."""
+    key = None
+    if request.idempotency_scope:
+        key = idempotency_key(request.idempotency_scope, request.operation, request.list_id, batch)
+    started = time.monotonic()
+    try:
+        outcome = hook.remove_batch(
+            request.operation, batch.identifiers, list_id=request.list_id, idempotency_key=key, **options
+        )
+    except ContactRemovalError as exc:
+        return _failed_record(batch, exc, started)
+    except Exception as exc:  # a bug or an unexpected library error must not lose the batch
+        return _failed_record(batch, exc, started)
+    outcome = reconcile(batch.size, outcome)
+    status = "ok" if outcome.failed == 0 else "partial"
+    return BatchResult(
+        index=batch.index,
+        size=batch.size,
+        status=status,
+        kinds=batch.kinds,
+        removed=outcome.removed,
+        not_found=outcome.not_found,
+        accepted=outcome.accepted,
+        failed=outcome.failed,
+        not_found_identifiers=outcome.not_found_identifiers,
+        request_id=outcome.request_id,
+        attempts=outcome.attempts,
+        http_status=outcome.http_status,
+        error="; ".join(outcome.errors[:5]) or None,
+        note=outcome.note,
+        vendor_counts=outcome.vendor_counts,
+        identifiers=batch.identifiers if status != "ok" else None,
+        duration_ms=int((time.monotonic() - started) * 1000),
+    )
+
+
+def _failed_record(batch: Batch, exc: Exception, started: float) -> BatchResult:
+    is_vendor = isinstance(exc, VendorAPIError)
+    if isinstance(exc, ContactRemovalError):
+        # Built by this package from statuses and vendor codes: safe to log.
+        message = str(exc)
+        log.warning("Batch %d (%d identifiers) failed: %s", batch.index, batch.size, message[:500])
+    else:
+        # An unexpected error's text could quote an identifier: the log gets its type only.
+        message = f"{type(exc).__name__}: {exc}"
+        log.warning("Batch %d (%d identifiers) failed: %s", batch.index, batch.size, type(exc).__name__)
+    return BatchResult(
+        index=batch.index,
+        size=batch.size,
+        status="failed",
+        kinds=batch.kinds,
+        failed=batch.size,
+        attempts=exc.attempts if is_vendor else 0,
+        http_status=exc.status_code if is_vendor else None,
+        vendor_code=exc.vendor_code if is_vendor else None,
+        error=message[:1000],
+        identifiers=batch.identifiers,
+        duration_ms=int((time.monotonic() - started) * 1000),
+    )

@@ -1,0 +1,174 @@
+"""The shared vocabulary of outcomes: one batch's outcome, its record, and the run's summary.
+
+The accounting identity every run keeps::
+
+    requested == removed + not_found + accepted + invalid + duplicates + failed
+
+``accepted`` is only used by vendors whose answer is asynchronous (Wooxy): the vendor has queued the
+removal, and its final per-contact outcome arrives later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: Identifier kinds, in the order batches are filled.
+IDENTIFIER_KINDS = ("emails", "contact_ids", "phone_numbers", "user_ids")
+
+
+@dataclass
+class BatchOutcome:
+    """
+    What a vendor said about one batch, in the shared vocabulary (returned by ``hook.remove_batch``).
+
+    :param removed: identifiers the vendor confirmed removed.
+    :param not_found: identifiers the vendor said were not there (no contact, not in the list).
+    :param accepted: identifiers the vendor accepted for asynchronous removal.
+    :param failed: identifiers the vendor reported as failed inside an otherwise successful answer.
+    :param not_found_identifiers: the not-found identifiers, when the vendor names them.
+    :param errors: the vendor's per-identifier error messages, when it gives them (short strings).
+    :param request_id: the vendor's request id, when it gives one.
+    :param attempts: how many times the request was sent.
+    :param http_status: the status of the answer.
+    :param vendor_counts: the vendor's own counters, as it reported them.
+    :param note: anything the reader of the audit trail should know (for example a shortfall).
+    """
+
+    removed: int = 0
+    not_found: int = 0
+    accepted: int = 0
+    failed: int = 0
+    not_found_identifiers: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    request_id: str | None = None
+    attempts: int = 1
+    http_status: int | None = None
+    vendor_counts: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None
+
+    @property
+    def total(self) -> int:
+        return self.removed + self.not_found + self.accepted + self.failed
+
+
+def reconcile(size: int, outcome: BatchOutcome) -> BatchOutcome:
+    """
+    Make a vendor's counts add up to the batch size, never in the optimistic direction.
+
+    A vendor that accounts for fewer identifiers than were sent has left some unconfirmed: they are
+    counted as failed (so they are re-queued and re-sent; removal is safe to repeat). A vendor that
+    accounts for more than were sent is trimmed, taking from ``removed`` first: we never report more
+    removals than identifiers.
+    """
+    excess = outcome.total - size
+    if excess > 0:
+        for bucket in ("removed", "not_found", "accepted", "failed"):
+            take = min(excess, getattr(outcome, bucket))
+            setattr(outcome, bucket, getattr(outcome, bucket) - take)
+            excess -= take
+        outcome.note = _join(outcome.note, "vendor counted more identifiers than were sent")
+    elif excess < 0:
+        missing = -excess
+        outcome.failed += missing
+        outcome.note = _join(outcome.note, f"vendor did not account for {missing} identifier(s)")
+    return outcome
+
+
+def _join(first: str | None, second: str) -> str:
+    return f"{first}; {second}" if first else second
+
+
+@dataclass
+class BatchResult:
+    """
+    The audit record of one batch, pushed to XCom under ``batch_results``.
+
+    ``status`` is ``ok`` (every identifier accounted for without failure), ``partial`` (the vendor
+    answered but reported some identifiers failed), ``failed`` (the request failed: retries ran out,
+    the vendor refused it, or its answer could not be read) or ``planned`` (dry run). ``partial`` and
+    ``failed`` records carry the batch's identifiers in ``identifiers`` so a downstream task can
+    re-queue them; re-sending an identifier that was in fact removed is harmless.
+    """
+
+    index: int
+    size: int
+    status: str
+    kinds: dict[str, int]
+    removed: int = 0
+    not_found: int = 0
+    accepted: int = 0
+    failed: int = 0
+    not_found_identifiers: list[str] = field(default_factory=list)
+    request_id: str | None = None
+    attempts: int = 0
+    http_status: int | None = None
+    vendor_code: str | None = None
+    error: str | None = None
+    note: str | None = None
+    vendor_counts: dict[str, Any] = field(default_factory=dict)
+    identifiers: dict[str, list[str]] | None = None
+    duration_ms: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RemovalSummary:
+    """The run's totals, pushed as the task's ``return_value``."""
+
+    vendor: str
+    operation: str
+    list_id: str | None = None
+    requested: int = 0
+    removed: int = 0
+    not_found: int = 0
+    accepted: int = 0
+    invalid: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    batches: int = 0
+    batches_failed: int = 0
+    batch_size: int = 0
+    max_concurrency: int = 0
+    dry_run: bool = False
+    confirmation: str = "synchronous"
+    planned: int = 0
+    duration_s: float = 0.0
+
+    def add(self, result: BatchResult) -> None:
+        """Fold one batch's record into the totals."""
+        self.batches += 1
+        if result.status == "planned":
+            self.planned += result.size
+            return
+        self.removed += result.removed
+        self.not_found += result.not_found
+        self.accepted += result.accepted
+        self.failed += result.failed
+        if result.status in ("failed", "partial"):
+            self.batches_failed += 1
+
+    @property
+    def accounted(self) -> int:
+        return (
+            self.removed
+            + self.not_found
+            + self.accepted
+            + self.invalid
+            + self.duplicates
+            + self.failed
+            + self.planned
+        )
+
+    def check(self) -> None:
+        """Raise if the accounting identity does not hold (a bug, never a vendor's fault)."""
+        if self.accounted != self.requested:
+            raise AssertionError(
+                f"accounting identity broken: requested={self.requested} but buckets add up to "
+                f"{self.accounted} ({self.to_dict()})"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

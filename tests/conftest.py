@@ -1,0 +1,34 @@
+"""Test settings shared by the whole suite.
+
+Airflow reads its configuration at import time, so a throwaway AIRFLOW_HOME is set here, before any
+test module imports Airflow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="acr-airflow-home-"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+
+import pytest  # noqa: E402
+
+
+def set_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, **fields) -> None:
+    """Define an Airflow connection for one test through an ``AIRFLOW_CONN_<ID>`` variable."""
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(fields))
+
+
+@pytest.fixture
+def no_sleep():
+    """A sleep that records the requested waits instead of waiting."""
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    sleep.waits = waits
+    return sleep
