@@ -16,7 +16,7 @@ from typing import Any
 
 from airflow_contact_removal.batching import Batch, ProgressLog, make_batches, run_concurrently
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, ContactRemovalError, VendorAPIError
-from airflow_contact_removal.hooks.base import REMOVE_FROM_LIST, ContactRemovalHook
+from airflow_contact_removal.hooks.base import ContactRemovalHook
 from airflow_contact_removal.identifiers import IdentifierCleaner, InvalidRecord
 from airflow_contact_removal.results import BatchResult, RemovalSummary, reconcile
 
@@ -102,15 +102,8 @@ def run_removal(
     """
     started = time.monotonic()
     inputs = {kind: value for kind, value in request.identifiers.items() if value is not None}
-    hook.check_operation(request.operation, inputs or hook.supported_operations.get(request.operation, ()))
-    if request.operation == REMOVE_FROM_LIST and (
-        not isinstance(request.list_id, str) or not request.list_id.strip()
-    ):
-        raise ContactRemovalConfigError("remove_from_list needs a list_id")
     options = {name: value for name, value in request.batch_options.items() if value is not None}
-    unsupported = sorted(set(options) - set(hook.batch_options))
-    if unsupported:
-        raise ContactRemovalConfigError(f"{hook.hook_name} does not take {', '.join(unsupported)}")
+    hook.check_request(request.operation, inputs, list_id=request.list_id, options=options)
     batch_size = resolve_limit(
         request.batch_size, hook.default_batch_size, hook.max_batch_size, "batch_size", hook.hook_name
     )

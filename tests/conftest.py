@@ -13,8 +13,10 @@ import tempfile
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="acr-airflow-home-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+# dag.test() runs DAGs that live in a DAG bundle: the in-process DAG tests keep theirs here.
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(os.path.dirname(__file__), "dags"))
 
-import pytest  # noqa: E402
+import pytest
 
 
 def set_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, **fields) -> None:
@@ -32,3 +34,12 @@ def no_sleep():
 
     sleep.waits = waits
     return sleep
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """Airflow's metadata database (SQLite in the throwaway AIRFLOW_HOME), migrated once per run."""
+    from airflow.utils import db
+
+    db.initdb()
+    return os.environ["AIRFLOW_HOME"]

@@ -98,6 +98,11 @@ class AutoSendHook(ContactRemovalHook):
             return None
         return parse_retry_after(body.get("retryAfter")) if isinstance(body, dict) else None
 
+    def check_request(self, operation, kinds, *, list_id=None, options=None) -> None:
+        super().check_request(operation, kinds, list_id=list_id, options=options)
+        if operation == REMOVE_FROM_LIST:
+            _check_list_id(list_id)
+
     def remove_contacts(self, emails: list[str]) -> AutoSendRemoveResult:
         """
         Remove contacts from the account by email: ``POST /contacts/remove``.
@@ -134,12 +139,7 @@ class AutoSendHook(ContactRemovalHook):
         :param emails: email addresses, or
         :param contact_ids: contact ids; exactly one of the two.
         """
-        if list_id == GLOBAL_CONTACT_LIST:
-            raise ContactRemovalConfigError(
-                "AutoSend does not remove from GLOBAL_CONTACT_LIST; use remove_contacts "
-                "(RemoveContactsOperator) to remove contacts from the account"
-            )
-        segment = path_segment(list_id, "list_id")
+        segment = _check_list_id(list_id)
         if emails and contact_ids:
             raise ContactRemovalConfigError("AutoSend takes emails or contact_ids in one request, not both")
         if emails:
@@ -212,6 +212,16 @@ class AutoSendHook(ContactRemovalHook):
                 "errors": len(result.errors),
             },
         )
+
+
+def _check_list_id(list_id: object) -> str:
+    """Refuse the global list (AutoSend forbids it) and return the id as a safe path segment."""
+    if isinstance(list_id, str) and list_id.strip() == GLOBAL_CONTACT_LIST:
+        raise ContactRemovalConfigError(
+            "AutoSend does not remove from GLOBAL_CONTACT_LIST; use remove_contacts "
+            "(RemoveContactsOperator) to remove contacts from the account"
+        )
+    return path_segment(list_id, "list_id")
 
 
 def _non_empty_list(values: list[str] | None, name: str) -> list[str]:

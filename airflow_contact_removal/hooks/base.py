@@ -466,8 +466,19 @@ class ContactRemovalHook(BaseHook):
         """
         raise NotImplementedError
 
-    def check_operation(self, operation: str, kinds: set[str] | list[str] | tuple[str, ...]) -> None:
-        """Refuse, before any HTTP call, an operation or identifier kind this vendor does not have."""
+    def check_request(
+        self,
+        operation: str,
+        kinds: set[str] | list[str] | tuple[str, ...],
+        *,
+        list_id: str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        """
+        Refuse, before any HTTP call, what this vendor cannot do: an operation or identifier kind it
+        does not have, an option it does not take, a missing or malformed list id, a connection
+        missing a setting. Vendor hooks extend it with their own rules (calling ``super()``).
+        """
         if operation not in self.supported_operations:
             offered = ", ".join(sorted(self.supported_operations)) or "nothing"
             raise ContactRemovalConfigError(
@@ -480,6 +491,12 @@ class ContactRemovalHook(BaseHook):
                 f"{self.hook_name} {operation} does not take {', '.join(unknown)} "
                 f"(it takes: {', '.join(accepted)})"
             )
+        unsupported = sorted(set(options or {}) - set(self.batch_options))
+        if unsupported:
+            raise ContactRemovalConfigError(f"{self.hook_name} does not take {', '.join(unsupported)}")
+        if operation == REMOVE_FROM_LIST and (not isinstance(list_id, str) or not list_id.strip()):
+            raise ContactRemovalConfigError(f"{self.hook_name} {operation} needs a list_id")
+        self.check_settings()
 
     # Connection test --------------------------------------------------------------------------------
     def test_connection(self) -> tuple[bool, str]:

@@ -85,6 +85,10 @@ class BirdHook(ContactRemovalHook):
     def check_settings(self) -> None:
         self.workspace_id  # noqa: B018 - validates the extra
 
+    def check_request(self, operation, kinds, *, list_id=None, options=None) -> None:
+        super().check_request(operation, kinds, list_id=list_id, options=options)
+        _uuid(list_id, "list_id")
+
     def remove_from_list(
         self,
         list_id: str,

@@ -61,8 +61,11 @@ class MigmaHook(ContactRemovalHook):
     default_in_flight = 4
 
     def check_settings(self) -> None:
+        # The operators pass no project: the connection must name one.
         if not self.extras.get("project_id"):
-            self.log.info("connection %r sets no project_id: every call must pass one", self.conn_id)
+            raise ContactRemovalConfigError(
+                f"connection {self.conn_id!r} needs the extra 'project_id' (the Migma project to delete from)"
+            )
 
     def bulk_delete(
         self,

@@ -1,0 +1,95 @@
+"""Batches never exceed the limit, keep every identifier, and run within the concurrency cap."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from airflow_contact_removal.batching import ProgressLog, make_batches, run_concurrently
+
+
+def test_single_kind_is_cut_at_the_limit():
+    batches = list(make_batches({"emails": [f"{i}@x.com" for i in range(250)]}, 100, mix_kinds=True))
+    assert [batch.size for batch in batches] == [100, 100, 50]
+    assert [batch.index for batch in batches] == [0, 1, 2]
+
+
+def test_mixed_kinds_share_the_limit():
+    streams = {"emails": ["e"] * 150, "phone_numbers": ["p"] * 30, "user_ids": ["u"] * 40}
+    batches = list(make_batches(streams, 100, mix_kinds=True))
+    assert [batch.size for batch in batches] == [100, 100, 20]
+    assert batches[1].kinds == {"emails": 50, "phone_numbers": 30, "user_ids": 20}
+    assert sum(batch.size for batch in batches) == 220
+
+
+def test_unmixed_kinds_get_their_own_batches():
+    streams = {"emails": ["e"] * 150, "contact_ids": ["c"] * 30}
+    batches = list(make_batches(streams, 100, mix_kinds=False))
+    assert [batch.kinds for batch in batches] == [{"emails": 100}, {"emails": 50}, {"contact_ids": 30}]
+
+
+def test_empty_input_makes_no_batch():
+    assert list(make_batches({"emails": []}, 100, mix_kinds=True)) == []
+
+
+@pytest.mark.parametrize("size", [0, -1])
+def test_batch_size_below_one_is_refused(size):
+    with pytest.raises(ValueError):
+        list(make_batches({"emails": ["a"]}, size, mix_kinds=True))
+
+
+def test_concurrency_never_exceeds_max_workers_and_every_batch_is_sent():
+    in_flight = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def send(batch):
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        time.sleep(0.005)
+        with lock:
+            in_flight -= 1
+        return batch.index
+
+    done = []
+    batches = make_batches({"emails": [str(i) for i in range(400)]}, 10, mix_kinds=True)
+    run_concurrently(batches, send, max_workers=4, on_done=lambda batch, result: done.append(result))
+    assert sorted(done) == list(range(40))
+    assert 1 < peak <= 4
+
+
+def test_lazy_input_is_not_read_far_ahead_of_the_senders():
+    pulled = 0
+
+    def batches():
+        nonlocal pulled
+        for batch in make_batches({"emails": [str(i) for i in range(1000)]}, 1, mix_kinds=True):
+            pulled += 1
+            yield batch
+
+    seen_ahead = []
+
+    def send(batch):
+        seen_ahead.append(pulled - batch.index)
+        return None
+
+    run_concurrently(batches(), send, max_workers=3, on_done=lambda batch, result: None)
+    assert max(seen_ahead) <= 3 * 2 + 1
+
+
+def test_progress_log_reports_counts_rate_and_eta(caplog):
+    now = [0.0]
+    progress = ProgressLog(10, 1000, interval=10, clock=lambda: now[0])
+    with caplog.at_level("INFO"):
+        now[0] = 5.0
+        progress.record(100, failed=False)
+        assert not caplog.records  # not yet 10 s
+        now[0] = 10.0
+        progress.record(100, failed=True)
+    message = caplog.records[-1].getMessage()
+    assert "batches 2/10" in message and "contacts 200/1000" in message
+    assert "1 failed" in message and "20 contacts/s" in message and "ETA 40 s" in message
