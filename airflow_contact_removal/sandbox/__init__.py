@@ -1,0 +1,88 @@
+"""A local, stateful sandbox of the four vendors' contact-removal APIs.
+
+One HTTP server (FastAPI served by uvicorn, loopback only) speaks AutoSend, Wooxy, Bird and Migma under a
+prefix each, so example DAGs, demos, integration tests and benchmarks need no vendor account and no network.
+The vendors' pages in ``/work/shared/vendor-docs/`` are the contract; where a page is unclear the sandbox takes
+the strict reading and says so in a comment.
+
+Start it with ``python -m airflow_contact_removal.sandbox --port 8787`` or, in tests, with
+:class:`SandboxServer`::
+
+    with SandboxServer(seed={"migma": {"projects": {"P1": ["a@example.com"]}}}) as sandbox:
+        base = sandbox.base_url("migma")          # http://127.0.0.1:PORT/migma
+        key = sandbox.api_key("migma")            # sandbox-migma-key
+
+Vendor bases (below them the paths are the vendors' own) and auth headers:
+
+- AutoSend ``http://127.0.0.1:PORT/autosend/v1``, ``Authorization: Bearer <key>``
+- Wooxy ``http://127.0.0.1:PORT/wooxy/v3``, ``Access-Token: <key>``
+- Bird ``http://127.0.0.1:PORT/bird``, ``Authorization: AccessKey <key>``
+- Migma ``http://127.0.0.1:PORT/migma``, ``Authorization: Bearer <key>``
+
+Default keys: ``sandbox-autosend-key``, ``sandbox-wooxy-key``, ``sandbox-bird-key``, ``sandbox-migma-key``.
+
+Seed document (``--seed FILE``, ``SandboxServer(seed=...)``, ``POST /_sandbox/seed``; merged into the state,
+validated as a whole before anything changes)::
+
+    {
+      "keys": {"migma": "my-key"},
+      "autosend": {
+        "contacts": ["a@x.com", {"email": "b@x.com", "id": "<24 hex, optional>"}],
+        "lists": {"L1": ["a@x.com", "<contact id>"]}
+      },
+      "wooxy": {
+        "lists": {"L1": ["a@x.com", {"email": "b@x.com", "phone": "+31600000001", "userId": "u1"}]}
+      },
+      "bird": {
+        "workspaces": {
+          "<workspace uuid>": {
+            "contacts": [{"id": "<uuid, optional>", "emailaddress": "a@x.com", "phonenumber": "+31600000001"}],
+            "lists": {"<list uuid>": ["<contact uuid>", "b@x.com", "+31600000002"]}
+          }
+        }
+      },
+      "migma": {"projects": {"P1": ["a@x.com"]}}
+    }
+
+List entries that are emails (or, for Bird, E.164 phone numbers) create the contact when it does not exist;
+ids must name contacts seeded in the same document or earlier. Emails are compared case-insensitively.
+The answer holds the ids the sandbox made::
+
+    {"autosend": {"contacts": {"a@x.com": "<24 hex id>", ...}},
+     "wooxy": {"lists": {"L1": [{"id": "<24 hex>", "email": ..., "phone": ..., "userId": ...}, ...]}},
+     "bird": {"workspaces": {"<uuid>": {"contacts": [{"id", "emailaddress", "phonenumber"}, ...]}}},
+     "migma": {"projects": {"P1": <number of contacts added>}}}
+
+Generated data sets (``POST /_sandbox/seed/generate``; ``i`` runs from ``start`` (default 0) to
+``start + count - 1``; patterns hold one ``{i}`` or zero-padded ``{i:07d}``)::
+
+    {"vendor": "migma", "project": "P1", "count": 1000000, "pattern": "user{i}@example.com"}
+    {"vendor": "autosend", "count": 1000000, "pattern": "user{i}@example.com", "list": "L1"}   # list optional
+    {"vendor": "wooxy", "list": "L1", "count": 1000000, "pattern": "user{i}@example.com",
+     "phone_pattern": "+3160{i:07d}", "user_id_pattern": "u{i}"}                              # any of the three
+    {"vendor": "bird", "workspace": "<uuid>", "list": "<uuid>", "count": 1000000,
+     "pattern": "user{i}@example.com", "phone_pattern": "+3160{i:07d}"}
+
+Generated contacts are computed from the patterns, not stored: a million cost about 1 MB per container
+and take milliseconds. Their ids are deterministic per range and shown in the answer (``first``, ``last``).
+
+Control and inspection (no auth, loopback only)
+    - ``POST /_sandbox/reset``: empty state, faults off, options and keys as at start, log cleared.
+    - ``GET|POST /_sandbox/faults``: ``{"latency_ms": 0, "latency_jitter_ms": 0, "rate_429": 0.0,
+      "retry_after": 1, "rate_5xx": 0.0, "rate_drop": 0.0, "drop_after_processing": false,
+      "rate_slow": 0.0, "slow_ms": 0, "seed": 0, "vendors": null}``; POST changes the given fields.
+    - ``GET|POST /_sandbox/options``: ``autosend_rate_limit``, ``autosend_return_ids``,
+      ``autosend_max_batch``, ``wooxy_processing_delay``, ``wooxy_error_rate``, ``wooxy_error_seed``,
+      ``wooxy_max_in_flight``.
+    - ``GET|POST /_sandbox/clock``: ``{"advance_seconds": n}`` moves the server clock forward.
+    - ``GET /_sandbox/state[?vendor=X[&detail=1]]``: counts; with detail, members (1000 per container).
+    - ``GET|DELETE /_sandbox/requests[?vendor=X&limit=N]``: request log (last 100 000);
+      ``GET /_sandbox/stats``: per-vendor totals. Neither ever holds an API key or a contact identifier.
+    - ``GET /_sandbox/health``.
+"""
+
+from airflow_contact_removal.sandbox.app import create_app
+from airflow_contact_removal.sandbox.server import SandboxServer
+from airflow_contact_removal.sandbox.state import SandboxOptions
+
+__all__ = ["SandboxOptions", "SandboxServer", "create_app"]

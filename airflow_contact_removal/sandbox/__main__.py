@@ -1,0 +1,134 @@
+"""``python -m airflow_contact_removal.sandbox --port 8787``: run the vendor sandbox in the foreground.
+
+Prints ``sandbox listening on http://127.0.0.1:PORT`` once connections are accepted and exits with status 0
+on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from typing import Any
+
+from airflow_contact_removal.sandbox.app import create_app
+from airflow_contact_removal.sandbox.common import VENDORS
+from airflow_contact_removal.sandbox.server import HostError, bind_socket, load_seed, make_server
+from airflow_contact_removal.sandbox.state import SandboxOptions
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_contact_removal.sandbox",
+        description="Local stateful sandbox of the AutoSend, Wooxy, Bird and Migma contact-removal APIs.",
+    )
+    parser.add_argument("--port", type=int, default=8787, help="TCP port (0 = a free port); default 8787")
+    parser.add_argument("--host", default="127.0.0.1", help="127.0.0.1 (default), ::1 or localhost only")
+    parser.add_argument("--seed", metavar="FILE", help="JSON seed document to load at start")
+    parser.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        metavar="VENDOR=KEY",
+        help="API key a vendor accepts (repeatable)",
+    )
+    vendor = parser.add_argument_group("vendor behaviour")
+    vendor.add_argument("--autosend-rate-limit", type=int, default=2, help="requests/second per key, 0 = off")
+    vendor.add_argument("--autosend-return-ids", action="store_true", help="add data.removedIds to answers")
+    vendor.add_argument(
+        "--autosend-max-batch", type=int, default=1000, help="largest AutoSend batch accepted"
+    )
+    vendor.add_argument("--wooxy-processing-delay", type=float, default=0.0, help="seconds before processing")
+    vendor.add_argument("--wooxy-error-rate", type=float, default=0.0, help="fraction of contacts that fail")
+    vendor.add_argument("--wooxy-error-seed", type=int, default=0, help="seed for --wooxy-error-rate")
+    faults = parser.add_argument_group("fault injection")
+    faults.add_argument("--latency-ms", type=float, default=0)
+    faults.add_argument("--latency-jitter-ms", type=float, default=0)
+    faults.add_argument("--rate-429", type=float, default=0.0)
+    faults.add_argument("--retry-after", type=int, default=1)
+    faults.add_argument("--rate-5xx", type=float, default=0.0)
+    faults.add_argument("--rate-drop", type=float, default=0.0)
+    faults.add_argument("--drop-after-processing", action="store_true")
+    faults.add_argument("--rate-slow", type=float, default=0.0)
+    faults.add_argument("--slow-ms", type=float, default=0)
+    faults.add_argument("--fault-seed", type=int, default=0)
+    faults.add_argument("--fault-vendors", help=f"comma-separated subset of {','.join(VENDORS)}")
+    return parser
+
+
+def options_from_args(args: argparse.Namespace) -> SandboxOptions:
+    keys = {}
+    for item in args.key:
+        vendor, sep, key = item.partition("=")
+        if not sep:
+            raise ValueError("--key takes VENDOR=KEY")
+        keys[vendor] = key
+    faults = {
+        "latency_ms": args.latency_ms,
+        "latency_jitter_ms": args.latency_jitter_ms,
+        "rate_429": args.rate_429,
+        "retry_after": args.retry_after,
+        "rate_5xx": args.rate_5xx,
+        "rate_drop": args.rate_drop,
+        "drop_after_processing": args.drop_after_processing,
+        "rate_slow": args.rate_slow,
+        "slow_ms": args.slow_ms,
+        "seed": args.fault_seed,
+        "vendors": args.fault_vendors.split(",") if args.fault_vendors else None,
+    }
+    values: dict[str, Any] = {
+        "autosend_rate_limit": args.autosend_rate_limit,
+        "autosend_return_ids": args.autosend_return_ids,
+        "autosend_max_batch": args.autosend_max_batch,
+        "wooxy_processing_delay": args.wooxy_processing_delay,
+        "wooxy_error_rate": args.wooxy_error_rate,
+        "wooxy_error_seed": args.wooxy_error_seed,
+        "faults": faults,
+    }
+    if keys:
+        values["keys"] = keys
+    return SandboxOptions.build(values)
+
+
+async def serve(server: Any, sock: Any, url: str) -> None:
+    """Serve until told to stop; print the ready line once connections are accepted."""
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started and not task.done():
+        await asyncio.sleep(0.01)
+    if server.started:
+        print(f"sandbox listening on {url}", flush=True)
+    await task
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        options = options_from_args(args)
+        seed = load_seed(args.seed)
+        sock = bind_socket(args.host, args.port)
+    except HostError as exc:
+        parser.error(str(exc))
+    except (ValueError, OSError) as exc:
+        print(f"sandbox: {exc}", file=sys.stderr)
+        return 2
+    app = create_app(options, seed)
+    server = make_server(app)
+    address, port = sock.getsockname()[:2]
+    url = f"http://[{address}]:{port}" if ":" in address else f"http://{address}:{port}"
+
+    # uvicorn handles SIGTERM/SIGINT with a graceful shutdown and then re-raises the signal to the handler
+    # that was installed before it; with these no-op handlers in place the re-raise is harmless and the
+    # process exits with status 0 instead of dying from the signal.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: None)
+    with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+        runner.run(serve(server, sock, url))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

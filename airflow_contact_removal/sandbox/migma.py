@@ -1,0 +1,234 @@
+"""Migma: ``POST /v1/contacts/bulk-delete`` with optional ``Idempotency-Key``.
+
+Contract: ``/work/shared/vendor-docs/migma-batch-delete-contacts.md``. Served under ``/migma``.
+
+State: projects -> contacts (emails, compared case-insensitively). Idempotency answers are kept per API key
+for 24 hours of server-clock time. Every answer to an authenticated request is stored under its key except
+429 and 5xx; the page says "same key + same body replays the original response (same status and body)", so
+400 and 403 answers are replayed too. Injected faults never reach this module, so they are never stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from airflow_contact_removal.sandbox.common import (
+    INVALID_JSON,
+    SeedError,
+    context_of,
+    is_email,
+    json_response,
+    normalize_email,
+    same_secret,
+    sandbox_of,
+    scheme_token,
+)
+from airflow_contact_removal.sandbox.records import Pattern, PatternError, Roster
+from airflow_contact_removal.sandbox.requestlog import VIOLATION_BATCH
+
+MAX_EMAILS = 1000
+MAX_IDEMPOTENCY_KEY = 100
+IDEMPOTENCY_SECONDS = 24 * 3600
+
+router = APIRouter()
+
+
+def error_body(message: str, code: str) -> dict[str, Any]:
+    return {"success": False, "error": message, "code": code}
+
+
+def fault_body(status: int, retry_after: int) -> dict[str, Any]:
+    """Body of an injected 429 or 5xx."""
+    if status == 429:
+        return error_body("Too many requests", "RATE_LIMITED")
+    return error_body("Internal server error", "INTERNAL_ERROR")
+
+
+def fault_headers(sandbox: Any, headers: dict[str, str]) -> dict[str, str]:
+    return {}
+
+
+@dataclass(slots=True)
+class StoredAnswer:
+    created: float
+    fingerprint: str
+    status: int
+    body: bytes
+
+
+class MigmaStore:
+    """Projects and the idempotency store."""
+
+    def __init__(self) -> None:
+        self.projects: dict[str, Roster] = {}
+        self.answers: dict[tuple[str, str], StoredAnswer] = {}
+
+    def project(self, project_id: str) -> Roster:
+        roster = self.projects.get(project_id)
+        if roster is None:
+            roster = self.projects[project_id] = Roster(("email",))
+        return roster
+
+    def delete(self, roster: Roster, emails: list[str]) -> tuple[int, list[str]]:
+        """Delete in order. :return: (deleted count, submitted emails that matched no contact)."""
+        deleted, not_found = 0, []
+        for email in emails:
+            contact_id = roster.find("email", normalize_email(email))
+            if contact_id is None:
+                not_found.append(email)
+            else:
+                roster.remove(contact_id)
+                deleted += 1
+        return deleted, not_found
+
+    def stored(self, scope: tuple[str, str], now: float) -> StoredAnswer | None:
+        cutoff = now - IDEMPOTENCY_SECONDS
+        while self.answers:  # forget expired answers, oldest first
+            oldest_scope, oldest = next(iter(self.answers.items()))
+            if oldest.created > cutoff:
+                break
+            del self.answers[oldest_scope]
+        return self.answers.get(scope)
+
+    def summary(self, detail: bool, limit: int) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "projects": {project_id: len(roster) for project_id, roster in self.projects.items()},
+            "idempotency_keys": len(self.answers),
+        }
+        if detail:
+            projects = {}
+            for project_id, roster in self.projects.items():
+                emails = []
+                for record in roster.iter_records():
+                    if len(emails) >= limit:
+                        break
+                    emails.append(record["email"])
+                projects[project_id] = emails
+            result["detail"] = {"projects": projects}
+        return result
+
+    # -- seeding ----------------------------------------------------------------------------------------
+
+    def apply_seed(self, plan: dict[str, list[str]]) -> dict[str, Any]:
+        report = {}
+        for project_id, emails in plan.items():
+            roster = self.project(project_id)
+            report[project_id] = sum(roster.add({"email": email})[1] for email in emails)
+        return {"projects": report}
+
+    def generate(self, spec: dict[str, Any]) -> dict[str, Any]:
+        project_id = spec.get("project")
+        if not isinstance(project_id, str) or not project_id:
+            raise SeedError("migma generation needs a project id")
+        try:
+            pattern = Pattern(spec.get("pattern"), lowercase=True)
+            sequence = self.project(project_id).add_sequence(spec["start"], spec["count"], {"email": pattern})
+        except PatternError as exc:
+            raise SeedError(str(exc)) from None
+        count = spec["count"]
+        return {
+            "vendor": "migma",
+            "project": project_id,
+            "count": count,
+            "first": sequence.record(0)["email"] if count else None,
+            "last": sequence.record(count - 1)["email"] if count else None,
+        }
+
+
+def parse_seed(section: Any, store: MigmaStore) -> dict[str, list[str]]:
+    """Validate ``{"projects": {projectId: [email, ...]}}``."""
+    if not isinstance(section, dict) or set(section) - {"projects"}:
+        raise SeedError('migma section must be {"projects": {projectId: [emails]}}')
+    projects = section.get("projects") or {}
+    if not isinstance(projects, dict):
+        raise SeedError("migma projects must be an object")
+    plan = {}
+    for project_id, emails in projects.items():
+        if not project_id or not isinstance(emails, list):
+            raise SeedError("migma projects map a project id to a list of emails")
+        if not all(isinstance(e, str) and is_email(e) for e in emails):
+            raise SeedError(f"migma project {project_id} must hold email addresses only")
+        plan[project_id] = [normalize_email(e) for e in emails]
+    return plan
+
+
+# -- endpoint -------------------------------------------------------------------------------------------
+
+
+def _fingerprint(body: Any, raw: bytes) -> str:
+    """Same body = same JSON value (key order and whitespace do not matter); non-JSON compares bytes."""
+    if body is INVALID_JSON:
+        return hashlib.sha256(b"raw:" + raw).hexdigest()
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _bulk_delete(request: Request) -> tuple[int, dict[str, Any]]:
+    sandbox = sandbox_of(request)
+    context = context_of(request)
+    body = context.body
+    if not isinstance(body, dict):
+        return 400, error_body("Request body must be a JSON object", "VALIDATION_ERROR")
+    project_id, emails = body.get("projectId"), body.get("emails")
+    if not isinstance(project_id, str) or not project_id.strip():
+        return 400, error_body("projectId is required", "VALIDATION_ERROR")
+    if not isinstance(emails, list) or not emails:
+        return 400, error_body(
+            f"emails must be an array of 1 to {MAX_EMAILS} email addresses", "VALIDATION_ERROR"
+        )
+    if len(emails) > MAX_EMAILS:
+        context.violations.append(VIOLATION_BATCH)
+        message = f"emails must contain at most {MAX_EMAILS} items, got {len(emails)}"
+        return 400, error_body(message, "VALIDATION_ERROR")
+    for index, email in enumerate(emails):
+        if not isinstance(email, str) or not is_email(email.strip()):
+            return 400, error_body(f"emails[{index}] is not a valid email address", "VALIDATION_ERROR")
+    roster = sandbox.migma.projects.get(project_id)
+    if roster is None:
+        return 403, error_body("Project not found or access denied", "FORBIDDEN")
+    deleted, not_found = sandbox.migma.delete(roster, emails)
+    return 200, {"success": True, "data": {"deleted": deleted, "notFound": not_found}, "error": None}
+
+
+@router.post("/v1/contacts/bulk-delete")
+async def bulk_delete(request: Request) -> Response:
+    """Delete up to 1000 contacts of a project by email; replays answers for a repeated Idempotency-Key."""
+    sandbox = sandbox_of(request)
+    key = scheme_token(request.headers.get("authorization"), "Bearer")
+    if not same_secret(key, sandbox.keys["migma"]):
+        return json_response(error_body("Invalid or missing API key", "UNAUTHORIZED"), 401)
+    idempotency_key = request.headers.get("idempotency-key")
+    if idempotency_key is None:
+        status, body = _bulk_delete(request)
+        return json_response(body, status)
+    if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+        message = f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters"
+        return json_response(error_body(message, "VALIDATION_ERROR"), 400)
+    context = context_of(request)
+    # Scoped per API key; the store keeps a digest of the key, not the key.
+    scope = (hashlib.sha256(key.encode()).hexdigest(), idempotency_key)
+    fingerprint = _fingerprint(context.body, context.raw)
+    now = sandbox.clock.now()
+    stored = sandbox.migma.stored(scope, now)
+    if stored is not None:
+        if stored.fingerprint != fingerprint:
+            message = "Idempotency-Key was already used with a different request body"
+            return json_response(error_body(message, "IDEMPOTENCY_CONFLICT"), 409)
+        return Response(
+            content=stored.body,
+            status_code=stored.status,
+            headers={"Idempotent-Replayed": "true"},
+            media_type="application/json",
+        )
+    status, body = _bulk_delete(request)
+    response = json_response(body, status)
+    if status != 429 and status < 500:
+        sandbox.migma.answers[scope] = StoredAnswer(now, fingerprint, status, bytes(response.body))
+    return response

@@ -1,0 +1,371 @@
+"""Storage primitives for contacts: explicit records plus compact generated ranges.
+
+A :class:`Roster` holds records (an id and a few identifier fields such as ``email``). Records seeded by hand
+live in dictionaries. Records made by the generator (``/_sandbox/seed/generate``) are never materialised:
+a :class:`Sequence` computes record ``i`` from patterns such as ``user{i}@example.com`` and a
+:class:`Presence` bitmap (one byte per record) says which of them still exist. A million generated contacts
+therefore cost about one megabyte and are created in milliseconds.
+
+A :class:`MemberSet` is a subset of a roster's records (a list in AutoSend or Bird).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+
+from airflow_contact_removal.sandbox.common import random_hex24
+
+_PLACEHOLDER = re.compile(r"\{i(?::0(\d{1,2})d)?\}")
+
+ID_HEX24 = "hex24"
+ID_UUID = "uuid"
+
+
+class PatternError(ValueError):
+    """A generator pattern is not usable."""
+
+
+class Pattern:
+    """A text with exactly one ``{i}`` (or zero-padded ``{i:07d}``) placeholder.
+
+    :param text: the pattern, e.g. ``user{i}@example.com`` or ``+3160{i:07d}``.
+    :param lowercase: lower-case the pattern (for case-insensitive fields such as emails).
+    """
+
+    def __init__(self, text: str, lowercase: bool = False) -> None:
+        if not isinstance(text, str):
+            raise PatternError("pattern must be a string")
+        if lowercase:
+            text = text.lower()
+        found = list(_PLACEHOLDER.finditer(text))
+        if len(found) != 1:
+            raise PatternError("pattern must contain exactly one {i} or {i:0Nd} placeholder")
+        match = found[0]
+        self.text = text
+        self.prefix = text[: match.start()]
+        self.suffix = text[match.end() :]
+        if "{" in self.prefix + self.suffix or "}" in self.prefix + self.suffix:
+            raise PatternError("pattern may contain no other braces than the {i} placeholder")
+        self.width = int(match.group(1) or 0)
+
+    def format(self, i: int) -> str:
+        return f"{self.prefix}{i:0{self.width}d}{self.suffix}"
+
+    def parse(self, value: str) -> int | None:
+        """Return ``i`` if ``value == self.format(i)`` for some ``i >= 0``, else None."""
+        prefix, suffix = self.prefix, self.suffix
+        if len(value) <= len(prefix) + len(suffix):
+            return None
+        if not value.startswith(prefix) or not value.endswith(suffix):
+            return None
+        middle = value[len(prefix) : len(value) - len(suffix)]
+        if not (middle.isascii() and middle.isdigit()):
+            return None
+        i = int(middle)
+        # Round trip rejects e.g. "user007" for "user{i}" (leading zeros) and unpadded values for {i:07d}.
+        if f"{i:0{self.width}d}" != middle:
+            return None
+        return i
+
+
+class Sequence:
+    """Generated records ``start .. start+count-1`` of one roster.
+
+    :param tag: 8 hex characters that start every generated id of this sequence.
+    :param start: index of the first record.
+    :param count: number of records.
+    :param patterns: field name -> pattern of that field's value.
+    :param id_kind: ``hex24`` (24 hex characters) or ``uuid``.
+    """
+
+    def __init__(self, tag: str, start: int, count: int, patterns: dict[str, Pattern], id_kind: str) -> None:
+        self.tag = tag
+        self.start = start
+        self.count = count
+        self.patterns = patterns
+        self.id_kind = id_kind
+
+    def id_of(self, slot: int) -> str:
+        i = self.start + slot
+        if self.id_kind == ID_UUID:
+            return f"{self.tag}-0000-4000-8000-{i:012x}"
+        return f"{self.tag}{i:016x}"
+
+    def slot_of_id(self, record_id: str) -> int | None:
+        rest = record_id[8:]
+        if self.id_kind == ID_UUID:
+            if not rest.startswith("-0000-4000-8000-") or len(rest) != 28:
+                return None
+            rest = rest[16:]
+        elif len(rest) != 16:
+            return None
+        try:
+            i = int(rest, 16)
+        except ValueError:
+            return None
+        return self._slot(i)
+
+    def slot_of(self, field: str, value: str) -> int | None:
+        pattern = self.patterns.get(field)
+        if pattern is None:
+            return None
+        i = pattern.parse(value)
+        return None if i is None else self._slot(i)
+
+    def _slot(self, i: int) -> int | None:
+        slot = i - self.start
+        return slot if 0 <= slot < self.count else None
+
+    def record(self, slot: int) -> dict[str, str | None]:
+        values: dict[str, str | None] = {"id": self.id_of(slot)}
+        for field, pattern in self.patterns.items():
+            values[field] = pattern.format(self.start + slot)
+        return values
+
+
+class Presence:
+    """Which slots of a sequence are present: a bytearray of 0/1 plus a running count."""
+
+    def __init__(self, size: int, present: bool = True) -> None:
+        self.bits = bytearray(b"\x01") * size if present else bytearray(size)
+        self.count = size if present else 0
+
+    def has(self, slot: int) -> bool:
+        return self.bits[slot] == 1
+
+    def set(self, slot: int) -> bool:
+        if self.bits[slot]:
+            return False
+        self.bits[slot] = 1
+        self.count += 1
+        return True
+
+    def clear(self, slot: int) -> bool:
+        if not self.bits[slot]:
+            return False
+        self.bits[slot] = 0
+        self.count -= 1
+        return True
+
+    def slots(self) -> Iterator[int]:
+        find = self.bits.find
+        slot = find(1)
+        while slot != -1:
+            yield slot
+            slot = find(1, slot + 1)
+
+
+class Roster:
+    """The contacts of one container (an account, project, workspace or Wooxy list).
+
+    :param fields: identifier fields of a record, e.g. ``("email",)``; the first is the main one.
+    :param id_kind: ``hex24`` or ``uuid`` for ids this roster generates.
+    """
+
+    def __init__(self, fields: tuple[str, ...], id_kind: str = ID_HEX24) -> None:
+        self.fields = fields
+        self.id_kind = id_kind
+        self.records: dict[str, dict[str, str | None]] = {}
+        self.index: dict[str, dict[str, str]] = {field: {} for field in fields}
+        self.sequences: dict[str, Sequence] = {}
+        self.presence: dict[str, Presence] = {}
+
+    def __len__(self) -> int:
+        return len(self.records) + sum(p.count for p in self.presence.values())
+
+    # -- lookups -------------------------------------------------------------------------------------------
+
+    def locate(self, record_id: str) -> tuple[Sequence, int] | None:
+        """Return (sequence, slot) if ``record_id`` is a generated id of this roster (present or not)."""
+        sequence = self.sequences.get(record_id[:8])
+        if sequence is None:
+            return None
+        slot = sequence.slot_of_id(record_id)
+        return None if slot is None else (sequence, slot)
+
+    def has_id(self, record_id: str) -> bool:
+        if record_id in self.records:
+            return True
+        found = self.locate(record_id)
+        return found is not None and self.presence[found[0].tag].has(found[1])
+
+    def find(self, field: str, value: str) -> str | None:
+        """Return the id of the present record whose ``field`` equals ``value``."""
+        record_id = self.index[field].get(value)
+        if record_id is not None:
+            return record_id
+        for tag, sequence in self.sequences.items():
+            slot = sequence.slot_of(field, value)
+            if slot is not None and self.presence[tag].has(slot):
+                return sequence.id_of(slot)
+        return None
+
+    def get(self, record_id: str) -> dict[str, str | None] | None:
+        """Return the record (with its ``id``) if present."""
+        record = self.records.get(record_id)
+        if record is not None:
+            return {"id": record_id, **record}
+        found = self.locate(record_id)
+        if found is None or not self.presence[found[0].tag].has(found[1]):
+            return None
+        record = found[0].record(found[1])
+        return {"id": record_id, **{field: record.get(field) for field in self.fields}}
+
+    # -- changes -------------------------------------------------------------------------------------------
+
+    def add(self, values: dict[str, str | None], record_id: str | None = None) -> tuple[str, bool]:
+        """Add a record unless one with the same id or identifier exists.
+
+        :param values: field -> value (missing fields are None).
+        :param record_id: id to use; a new one is made when None.
+        :return: (id, created)
+        """
+        if record_id is not None and self.has_id(record_id):
+            return record_id, False
+        for field in self.fields:
+            value = values.get(field)
+            if value is not None:
+                existing = self.find(field, value)
+                if existing is not None:
+                    return existing, False
+        if record_id is None:
+            # A generated record that was removed earlier comes back under its generated id.
+            for tag, sequence in self.sequences.items():
+                slot = self._generated_slot(sequence, values)
+                if slot is not None:
+                    self.presence[tag].set(slot)
+                    return sequence.id_of(slot), True
+            record_id = new_id(self.id_kind)
+        record = {field: values.get(field) for field in self.fields}
+        self.records[record_id] = record
+        for field, value in record.items():
+            if value is not None:
+                self.index[field][value] = record_id
+        return record_id, True
+
+    def _generated_slot(self, sequence: Sequence, values: dict[str, str | None]) -> int | None:
+        slot = None
+        for field in self.fields:
+            value = values.get(field)
+            if value is None or field not in sequence.patterns:
+                continue
+            found = sequence.slot_of(field, value)
+            if found is None or (slot is not None and found != slot):
+                return None
+            slot = found
+        return slot
+
+    def remove(self, record_id: str) -> bool:
+        record = self.records.pop(record_id, None)
+        if record is not None:
+            for field, value in record.items():
+                if value is not None and self.index[field].get(value) == record_id:
+                    del self.index[field][value]
+            return True
+        found = self.locate(record_id)
+        return found is not None and self.presence[found[0].tag].clear(found[1])
+
+    def add_sequence(self, start: int, count: int, patterns: dict[str, Pattern]) -> Sequence:
+        """Add ``count`` generated records; refuses ranges that overlap an existing identical pattern."""
+        for sequence in self.sequences.values():
+            for field, pattern in patterns.items():
+                other = sequence.patterns.get(field)
+                overlaps = start < sequence.start + sequence.count and sequence.start < start + count
+                if other is not None and other.text == pattern.text and overlaps:
+                    raise PatternError(f"{field} pattern overlaps an existing generated range")
+        for record in self.records.values():
+            for field, pattern in patterns.items():
+                value = record.get(field)
+                i = None if value is None else pattern.parse(value)
+                if i is not None and start <= i < start + count:
+                    raise PatternError(f"{field} pattern matches an existing seeded contact")
+        tag = new_tag(self.sequences)
+        sequence = Sequence(tag, start, count, patterns, self.id_kind)
+        self.sequences[tag] = sequence
+        self.presence[tag] = Presence(count, present=True)
+        return sequence
+
+    def iter_records(self) -> Iterator[dict[str, str | None]]:
+        for record_id, record in self.records.items():
+            yield {"id": record_id, **record}
+        for tag, sequence in self.sequences.items():
+            for slot in self.presence[tag].slots():
+                record = sequence.record(slot)
+                yield {"id": record["id"], **{field: record.get(field) for field in self.fields}}
+
+
+class MemberSet:
+    """A subset of a roster's records, e.g. an AutoSend or Bird list.
+
+    :param roster: the roster the member ids belong to.
+    """
+
+    def __init__(self, roster: Roster) -> None:
+        self.roster = roster
+        self.explicit: set[str] = set()
+        self.generated: dict[str, Presence] = {}
+
+    def __len__(self) -> int:
+        return len(self.explicit) + sum(p.count for p in self.generated.values())
+
+    def contains(self, record_id: str) -> bool:
+        if record_id in self.explicit:
+            return True
+        found = self.roster.locate(record_id)
+        if found is None:
+            return False
+        presence = self.generated.get(found[0].tag)
+        return presence is not None and presence.has(found[1])
+
+    def add(self, record_id: str) -> bool:
+        found = self.roster.locate(record_id)
+        if found is None:
+            if record_id in self.explicit:
+                return False
+            self.explicit.add(record_id)
+            return True
+        sequence, slot = found
+        presence = self.generated.get(sequence.tag)
+        if presence is None:
+            presence = self.generated[sequence.tag] = Presence(sequence.count, present=False)
+        return presence.set(slot)
+
+    def discard(self, record_id: str) -> bool:
+        if record_id in self.explicit:
+            self.explicit.discard(record_id)
+            return True
+        found = self.roster.locate(record_id)
+        if found is None:
+            return False
+        presence = self.generated.get(found[0].tag)
+        return presence is not None and presence.clear(found[1])
+
+    def add_sequence(self, sequence: Sequence) -> None:
+        """Make every record of ``sequence`` a member."""
+        self.generated[sequence.tag] = Presence(sequence.count, present=True)
+
+    def iter_ids(self) -> Iterator[str]:
+        yield from self.explicit
+        for tag, presence in self.generated.items():
+            sequence = self.roster.sequences[tag]
+            for slot in presence.slots():
+                yield sequence.id_of(slot)
+
+
+def new_id(id_kind: str) -> str:
+    if id_kind == ID_UUID:
+        raw = bytearray(os.urandom(16))
+        raw[6] = (raw[6] & 0x0F) | 0x40
+        raw[8] = (raw[8] & 0x3F) | 0x80
+        h = raw.hex()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return random_hex24()
+
+
+def new_tag(taken: dict[str, Sequence]) -> str:
+    while True:
+        tag = os.urandom(4).hex()
+        if tag not in taken:
+            return tag

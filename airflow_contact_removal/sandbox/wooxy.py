@@ -1,0 +1,404 @@
+"""Wooxy: ``POST /contacts/remove`` (asynchronous) and ``POST /request/find``.
+
+Contract: ``/work/shared/vendor-docs/wooxy-remove-contact.txt`` plus the README's notes. Served under
+``/wooxy/v3``.
+
+A removal is validated, stored with status ``queued`` and answered ``{"result": true, "requestId"}``. Once
+``wooxy_processing_delay`` seconds of server-clock time have passed it is processed and its status becomes
+``completed`` with per-contact results. Due requests are processed on every request the sandbox receives
+(vendor or control), so every answer and every inspection sees a consistent state. Requests older than
+seven days are forgotten. A ``webHookUri`` is stored and shown, never called (no outbound network).
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from airflow_contact_removal.sandbox.common import (
+    SeedError,
+    context_of,
+    is_e164,
+    is_email,
+    is_hex24,
+    iso_time,
+    json_response,
+    normalize_email,
+    object_id,
+    same_secret,
+    sandbox_of,
+)
+from airflow_contact_removal.sandbox.records import Pattern, PatternError, Roster
+from airflow_contact_removal.sandbox.requestlog import VIOLATION_BATCH
+
+MAX_RECORDS = 100
+MAX_FIND_IDS = 100
+RETENTION_SECONDS = 7 * 24 * 3600
+
+STATUS_QUEUED = "queued"
+STATUS_COMPLETED = "completed"
+
+NOT_FOUND = "contact not found"
+PROCESSING_FAILED = "processing_failed"
+HUMAN_ERRORS = {
+    NOT_FOUND: "Contact not found in list",
+    PROCESSING_FAILED: "Contact could not be removed, try again later",
+}
+
+# The page lists "no matches found for access token {accessToken}"; echoing a key is never acceptable,
+# so every authentication failure answers the page's other text.
+INVALID_TOKEN = "Invalid authorization token!"
+TOO_MANY_CONCURRENT = "Too many concurrent requests"
+
+FIELDS = ("email", "phone", "userId")
+BODY_FIELDS = (
+    # body field, record field, "not a list" message, "not a string" message, value check
+    ("emails", "email", "Argument emails must be a list of emails", "Each email must be a string", is_email),
+    (
+        "phoneNumbers",
+        "phone",
+        "Argument phoneNumbers must be a list of phoneNumbers",
+        "Each phoneNumber must be a string",
+        is_e164,
+    ),
+    ("userIds", "userId", "Argument userIds must be a list of userIds", "Each userId must be a string", bool),
+)
+
+router = APIRouter()
+
+
+def fault_body(status: int, retry_after: int) -> dict[str, Any]:
+    """Body of an injected 429 or 5xx."""
+    if status == 429:
+        return {"result": False, "errors": [TOO_MANY_CONCURRENT]}
+    return {"result": False, "errors": ["Internal server error"]}
+
+
+def fault_headers(sandbox: Any, headers: dict[str, str]) -> dict[str, str]:
+    return {}
+
+
+def too_many_in_flight_body() -> dict[str, Any]:
+    return {"result": False, "errors": [TOO_MANY_CONCURRENT]}
+
+
+@dataclass(slots=True)
+class WooxyRequest:
+    """One removal request. Results are kept as tuples and rendered on :meth:`WooxyStore.find`."""
+
+    id: str
+    list_id: str
+    webhook: str | None
+    created: float
+    due: float
+    identifiers: list[tuple[str, str]]
+    status: str = STATUS_QUEUED
+    updated: float = 0.0
+    success: list[tuple] = field(default_factory=list)
+    errors: list[tuple] = field(default_factory=list)
+
+
+class WooxyStore:
+    """Lists (id -> members with an internal id and any of email, phone, userId) and removal requests.
+
+    :param error_seed: seed of the generator that picks which contacts fail with ``processing_failed``.
+    """
+
+    def __init__(self, error_seed: int = 0) -> None:
+        self.lists: dict[str, Roster] = {}
+        self.requests: dict[str, WooxyRequest] = {}
+        self.pending: list[tuple[float, str]] = []
+        self.rng = random.Random(error_seed)
+        self.in_flight: dict[str, int] = {}
+
+    def submit(
+        self,
+        request_id: str,
+        list_id: str,
+        webhook: str | None,
+        identifiers: list[tuple[str, str]],
+        now: float,
+        delay: float,
+    ) -> None:
+        """Queue a removal. :param identifiers: (record field, value) pairs in request order."""
+        request = WooxyRequest(request_id, list_id, webhook, now, now + delay, identifiers, updated=now)
+        self.requests[request_id] = request
+        heapq.heappush(self.pending, (request.due, request_id))
+
+    def process_due(self, now: float, error_rate: float) -> None:
+        """Process every queued request whose time has come, then forget expired ones."""
+        while self.pending and self.pending[0][0] <= now:
+            _, request_id = heapq.heappop(self.pending)
+            request = self.requests.get(request_id)
+            if request is not None and request.status == STATUS_QUEUED:
+                self._process(request, error_rate)
+        cutoff = now - RETENTION_SECONDS
+        while self.requests:
+            oldest = next(iter(self.requests.values()))
+            if oldest.created > cutoff or oldest.status == STATUS_QUEUED:
+                break
+            del self.requests[oldest.id]
+
+    def _process(self, request: WooxyRequest, error_rate: float) -> None:
+        roster = self.lists.get(request.list_id)
+        for record_field, value in request.identifiers:
+            member_id = roster.find(record_field, value) if roster is not None else None
+            if member_id is None:
+                contact = {name: None for name in FIELDS}
+                contact[record_field] = value
+                request.errors.append(
+                    (NOT_FOUND, (None, contact["email"], contact["phone"], contact["userId"]))
+                )
+                continue
+            record = roster.get(member_id)
+            as_tuple = (member_id, record["email"], record["phone"], record["userId"])
+            if error_rate and self.rng.random() < error_rate:
+                request.errors.append((PROCESSING_FAILED, as_tuple))
+            else:
+                roster.remove(member_id)
+                request.success.append(as_tuple)
+        request.status = STATUS_COMPLETED
+        request.updated = request.due
+        request.identifiers = []
+
+    def find(self, ids: list[str], now: float) -> tuple[dict[str, Any], list[str]]:
+        found: dict[str, Any] = {}
+        errors = []
+        for request_id in ids:
+            request = self.requests.get(request_id)
+            if request is None or request.created <= now - RETENTION_SECONDS:
+                errors.append(f"Request {request_id} not found")
+            else:
+                found[request_id] = render_request(request)
+        return found, errors
+
+    def summary(self, detail: bool, limit: int) -> dict[str, Any]:
+        statuses: dict[str, int] = {}
+        for request in self.requests.values():
+            statuses[request.status] = statuses.get(request.status, 0) + 1
+        result: dict[str, Any] = {
+            "lists": {list_id: len(roster) for list_id, roster in self.lists.items()},
+            "requests": statuses,
+        }
+        if detail:
+            lists = {}
+            for list_id, roster in self.lists.items():
+                members = []
+                for record in roster.iter_records():
+                    if len(members) >= limit:
+                        break
+                    members.append(record)
+                lists[list_id] = members
+            result["detail"] = {"lists": lists}
+        return result
+
+    # -- seeding ----------------------------------------------------------------------------------------
+
+    def list_roster(self, list_id: str) -> Roster:
+        roster = self.lists.get(list_id)
+        if roster is None:
+            roster = self.lists[list_id] = Roster(FIELDS)
+        return roster
+
+    def apply_seed(self, plan: dict[str, Any]) -> dict[str, Any]:
+        """Apply a plan from :func:`parse_seed`. :return: the seeded members with their ids, per list."""
+        report: dict[str, list[dict[str, Any]]] = {}
+        for list_id, members in plan["lists"].items():
+            roster = self.list_roster(list_id)
+            seeded = report.setdefault(list_id, [])
+            for values, member_id in members:
+                member_id, _ = roster.add(values, member_id)
+                seeded.append(roster.get(member_id))
+        return {"lists": report}
+
+    def generate(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Generate ``count`` members of list ``list`` from ``pattern``/``phone_pattern``/``user_id_pattern``."""
+        patterns = {}
+        try:
+            if spec.get("pattern"):
+                patterns["email"] = Pattern(spec["pattern"], lowercase=True)
+            if spec.get("phone_pattern"):
+                patterns["phone"] = Pattern(spec["phone_pattern"])
+            if spec.get("user_id_pattern"):
+                patterns["userId"] = Pattern(spec["user_id_pattern"])
+            if not patterns:
+                raise PatternError("give at least one of pattern, phone_pattern, user_id_pattern")
+            if not isinstance(spec.get("list"), str) or not spec["list"]:
+                raise PatternError("wooxy generation needs a list id")
+            roster = self.list_roster(spec["list"])
+            sequence = roster.add_sequence(spec["start"], spec["count"], patterns)
+        except PatternError as exc:
+            raise SeedError(str(exc)) from None
+        count = spec["count"]
+        return {
+            "vendor": "wooxy",
+            "list": spec["list"],
+            "count": count,
+            "first": _full_record(sequence.record(0)) if count else None,
+            "last": _full_record(sequence.record(count - 1)) if count else None,
+        }
+
+
+def _full_record(record: dict[str, Any]) -> dict[str, Any]:
+    return {"id": record["id"], **{name: record.get(name) for name in FIELDS}}
+
+
+def render_request(request: WooxyRequest) -> dict[str, Any]:
+    """The request as ``/request/find`` shows it."""
+    return {
+        "id": request.id,
+        "source": "api",
+        "status": request.status,
+        "webHookUri": request.webhook,
+        "createdAt": iso_time(request.created),
+        "updatedAt": iso_time(request.updated),
+        "results": {
+            "errors": [
+                {"error": code, "contact": _contact(contact), "humanError": HUMAN_ERRORS[code]}
+                for code, contact in request.errors
+            ],
+            "success": [_contact(contact) for contact in request.success],
+        },
+    }
+
+
+def _contact(values: tuple) -> dict[str, Any]:
+    return {"id": values[0], "email": values[1], "phone": values[2], "userId": values[3]}
+
+
+def parse_seed(section: Any, store: WooxyStore) -> dict[str, Any]:
+    """Validate ``{"lists": {listId: [email | {"email"?, "phone"?, "userId"?, "id"?}]}}``."""
+    if (
+        not isinstance(section, dict)
+        or set(section) - {"lists"}
+        or not isinstance(section.get("lists", {}), dict)
+    ):
+        raise SeedError('wooxy section must be {"lists": {listId: [members]}}')
+    lists = {}
+    for list_id, members in section.get("lists", {}).items():
+        if not list_id or not isinstance(members, list):
+            raise SeedError("wooxy lists must map a list id to a list of members")
+        plan = []
+        for member in members:
+            if isinstance(member, str):
+                member = {"email": member}
+            if not isinstance(member, dict) or set(member) - {"email", "phone", "userId", "id"}:
+                raise SeedError("wooxy members are emails or {email?, phone?, userId?, id?} objects")
+            email, phone, user_id, member_id = (member.get(k) for k in ("email", "phone", "userId", "id"))
+            if email is None and phone is None and user_id is None:
+                raise SeedError("a wooxy member needs an email, phone or userId")
+            if email is not None and not (isinstance(email, str) and is_email(email)):
+                raise SeedError("wooxy member email is not an email address")
+            if phone is not None and not (isinstance(phone, str) and is_e164(phone)):
+                raise SeedError("wooxy member phone must be E.164")
+            if user_id is not None and not (isinstance(user_id, str) and user_id):
+                raise SeedError("wooxy member userId must be a non-empty string")
+            if member_id is not None and not (isinstance(member_id, str) and is_hex24(member_id)):
+                raise SeedError("wooxy member id must be 24 hex characters")
+            values = {"email": normalize_email(email) if email else None, "phone": phone, "userId": user_id}
+            plan.append((values, member_id.lower() if member_id else None))
+        lists[list_id] = plan
+    return {"lists": lists}
+
+
+# -- endpoints ------------------------------------------------------------------------------------------
+
+
+def _authorized(request: Request) -> bool:
+    sandbox = sandbox_of(request)
+    return same_secret(request.headers.get("access-token"), sandbox.keys["wooxy"])
+
+
+def _is_uri(value: Any) -> bool:
+    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+        return False
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def validate_removal(body: dict[str, Any]) -> tuple[list[str], list[tuple[str, str]], int]:
+    """Apply the page's rules. :return: (error texts, (record field, value) pairs, record count)."""
+    errors = []
+    list_id = body.get("contactListId")
+    if list_id is None:
+        errors.append("Argument contactListId required")
+    elif not isinstance(list_id, str) or not list_id.strip():
+        errors.append("Argument contactListId must be a non-empty string")
+    if body.get("webHookUri") is not None and not _is_uri(body["webHookUri"]):
+        errors.append("Argument webHookUri must be a valid URI")
+    identifiers: list[tuple[str, str]] = []
+    total = 0
+    for body_field, record_field, list_message, string_message, valid in BODY_FIELDS:
+        values = body.get(body_field)
+        if values is None:
+            continue
+        if not isinstance(values, list):
+            errors.append(list_message)
+            continue
+        total += len(values)
+        if not all(isinstance(v, str) for v in values):
+            errors.append(string_message)
+        elif not all(valid(v) for v in values):
+            errors.append(list_message)
+        else:
+            normalize = normalize_email if record_field == "email" else str
+            identifiers.extend((record_field, normalize(v)) for v in values)
+    if total == 0 and not errors:
+        errors.append("add at least one contact to remove")
+    # "100 records per transaction" is read as emails + phone numbers + user ids together (the safe reading).
+    if total > MAX_RECORDS:
+        errors.append(f"Maximum count of records per transaction is {MAX_RECORDS}, current {total}")
+    return errors, identifiers, total
+
+
+@router.post("/contacts/remove")
+async def remove_contacts(request: Request) -> Response:
+    """Validate and queue a removal from one list."""
+    sandbox = sandbox_of(request)
+    now = sandbox.clock.now()
+    request_id = object_id(now)
+    if not _authorized(request):
+        return json_response({"result": False, "requestId": request_id, "errors": [INVALID_TOKEN]}, 401)
+    body = context_of(request).body
+    if not isinstance(body, dict):
+        return json_response({"result": False, "requestId": request_id, "errors": ["Bad Request"]}, 400)
+    errors, identifiers, total = validate_removal(body)
+    if total > MAX_RECORDS:
+        context_of(request).violations.append(VIOLATION_BATCH)
+    if errors:
+        return json_response({"result": False, "requestId": request_id, "errors": errors}, 400)
+    list_id = body["contactListId"]
+    if list_id not in sandbox.wooxy.lists:
+        # The README warns that result:false may come with HTTP 200: this is that case.
+        errors = [f"List with id {list_id} not found!"]
+        return json_response({"result": False, "requestId": request_id, "errors": errors}, 200)
+    delay = sandbox.options.wooxy_processing_delay
+    sandbox.wooxy.submit(request_id, list_id, body.get("webHookUri"), identifiers, now, delay)
+    return json_response({"result": True, "requestId": request_id})
+
+
+@router.post("/request/find")
+async def find_requests(request: Request) -> Response:
+    """Read back removal requests by id (at most 100 ids, seven days)."""
+    sandbox = sandbox_of(request)
+    if not _authorized(request):
+        return json_response({"result": False, "errors": [INVALID_TOKEN]}, 401)
+    body = context_of(request).body
+    ids = body.get("ids") if isinstance(body, dict) else None
+    if not isinstance(ids, list) or not ids:
+        return json_response({"result": False, "errors": ["Argument ids required"]}, 400)
+    if not all(isinstance(i, str) for i in ids):
+        return json_response({"result": False, "errors": ["Each id must be a string"]}, 400)
+    if len(ids) > MAX_FIND_IDS:
+        context_of(request).violations.append(VIOLATION_BATCH)
+        message = f"Maximum count of ids per request is {MAX_FIND_IDS}, current {len(ids)}"
+        return json_response({"result": False, "errors": [message]}, 400)
+    found, errors = sandbox.wooxy.find(ids, sandbox.clock.now())
+    return json_response({"result": True, "requests": found, "errors": errors})

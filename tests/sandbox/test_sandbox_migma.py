@@ -1,0 +1,144 @@
+"""Migma in the sandbox: bulk delete, limits, errors and idempotency."""
+
+from __future__ import annotations
+
+import pytest
+
+from .helpers import auth_headers
+
+
+@pytest.fixture
+def project(sandbox):
+    sandbox.seed({"migma": {"projects": {"P1": ["a@x.com", "b@x.com", "c@x.com"]}}})
+    return "P1"
+
+
+def delete(sandbox, http, body, key=None, headers=None):
+    all_headers = auth_headers(sandbox, "migma") if headers is None else dict(headers)
+    if key is not None:
+        all_headers["Idempotency-Key"] = key
+    return http.post(sandbox.base_url("migma") + "/v1/contacts/bulk-delete", json=body, headers=all_headers)
+
+
+def contacts(sandbox):
+    return sandbox.state("migma")["migma"]["projects"]["P1"]
+
+
+def test_delete_then_again(sandbox, http, project):
+    body = {"emails": ["A@x.com", "b@x.com", "nobody@x.com"], "projectId": project}
+    first = delete(sandbox, http, body)
+    assert first.status_code == 200
+    assert first.json() == {
+        "success": True,
+        "data": {"deleted": 2, "notFound": ["nobody@x.com"]},
+        "error": None,
+    }
+    second = delete(sandbox, http, body).json()
+    assert second["data"] == {"deleted": 0, "notFound": ["A@x.com", "b@x.com", "nobody@x.com"]}
+    assert contacts(sandbox) == 1
+
+
+def test_thousand_emails_is_the_limit(sandbox, http, project):
+    emails = [f"u{i}@x.com" for i in range(1001)]
+    response = delete(sandbox, http, {"emails": emails, "projectId": project})
+    assert response.status_code == 400
+    assert response.json()["success"] is False and response.json()["code"] == "VALIDATION_ERROR"
+    assert sandbox.stats()["migma"]["limit_violations"] == {"batch_over_limit": 1}
+    assert delete(sandbox, http, {"emails": emails[:1000], "projectId": project}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"emails": ["a@x.com"]}, {"emails": [], "projectId": "P1"}, {"emails": ["nope"], "projectId": "P1"}, []],
+    ids=["no-project", "no-emails", "bad-email", "not-object"],
+)
+def test_validation_errors(sandbox, http, project, body):
+    response = delete(sandbox, http, body)
+    assert response.status_code == 400
+    answer = response.json()
+    assert answer["success"] is False and answer["code"] == "VALIDATION_ERROR" and answer["error"]
+    assert contacts(sandbox) == 3
+
+
+def test_unknown_project_is_403(sandbox, http, project):
+    response = delete(sandbox, http, {"emails": ["a@x.com"], "projectId": "OTHER"})
+    assert response.status_code == 403
+    assert response.json() == {
+        "success": False,
+        "error": "Project not found or access denied",
+        "code": "FORBIDDEN",
+    }
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}], ids=["missing", "wrong"])
+def test_auth_errors(sandbox, http, project, headers):
+    response = delete(sandbox, http, {"emails": ["a@x.com"], "projectId": "P1"}, headers=headers)
+    assert response.status_code == 401
+    assert response.json()["success"] is False and response.json()["code"] == "UNAUTHORIZED"
+
+
+def test_idempotent_replay_changes_nothing(sandbox, http, project):
+    body = {"emails": ["a@x.com", "nobody@x.com"], "projectId": project}
+    first = delete(sandbox, http, body, key="batch-1")
+    assert "Idempotent-Replayed" not in first.headers
+    sandbox.seed({"migma": {"projects": {"P1": ["a@x.com"]}}})  # would be deleted again if processed
+    replay = delete(
+        sandbox, http, {"projectId": project, "emails": ["a@x.com", "nobody@x.com"]}, key="batch-1"
+    )
+    assert replay.status_code == first.status_code
+    assert replay.content == first.content
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert contacts(sandbox) == 3
+
+
+def test_idempotent_replay_of_an_error_answer(sandbox, http, project):
+    body = {"emails": ["a@x.com"], "projectId": "OTHER"}
+    assert delete(sandbox, http, body, key="k").status_code == 403
+    sandbox.seed({"migma": {"projects": {"OTHER": ["a@x.com"]}}})
+    replay = delete(sandbox, http, body, key="k")
+    assert replay.status_code == 403 and replay.headers["Idempotent-Replayed"] == "true"
+
+
+def test_same_key_other_body_is_409(sandbox, http, project):
+    delete(sandbox, http, {"emails": ["a@x.com"], "projectId": project}, key="batch-1")
+    conflict = delete(sandbox, http, {"emails": ["b@x.com"], "projectId": project}, key="batch-1")
+    assert conflict.status_code == 409
+    assert conflict.json()["success"] is False and conflict.json()["code"] == "IDEMPOTENCY_CONFLICT"
+    assert contacts(sandbox) == 2
+
+
+def test_idempotency_keys_expire_after_24_hours(sandbox, http, project):
+    delete(sandbox, http, {"emails": ["a@x.com"], "projectId": project}, key="batch-1")
+    sandbox.advance_clock(24 * 3600 + 1)
+    again = delete(sandbox, http, {"emails": ["b@x.com"], "projectId": project}, key="batch-1")
+    assert again.status_code == 200 and "Idempotent-Replayed" not in again.headers
+
+
+def test_idempotency_is_scoped_per_api_key(sandbox, http, project):
+    delete(sandbox, http, {"emails": ["a@x.com"], "projectId": project}, key="batch-1")
+    sandbox.seed({"keys": {"migma": "another-key"}})
+    other = delete(sandbox, http, {"emails": ["b@x.com"], "projectId": project}, key="batch-1")
+    assert other.status_code == 200 and other.json()["data"]["deleted"] == 1
+
+
+def test_idempotency_key_longer_than_100_is_400(sandbox, http, project):
+    response = delete(sandbox, http, {"emails": ["a@x.com"], "projectId": project}, key="k" * 101)
+    assert response.status_code == 400 and response.json()["code"] == "VALIDATION_ERROR"
+    assert (
+        delete(sandbox, http, {"emails": ["a@x.com"], "projectId": project}, key="k" * 100).status_code == 200
+    )
+
+
+@pytest.mark.parametrize("fault", [{"rate_429": 1.0}, {"rate_5xx": 1.0}], ids=["429", "5xx"])
+def test_429_and_5xx_are_never_stored(sandbox, http, project, fault):
+    body = {"emails": ["a@x.com"], "projectId": project}
+    sandbox.set_faults(vendors=["migma"], retry_after=3, **fault)
+    failed = delete(sandbox, http, body, key="batch-1")
+    assert failed.status_code == 429 or failed.status_code >= 500
+    assert failed.json()["success"] is False
+    if failed.status_code == 429:
+        assert failed.headers["Retry-After"] == "3"
+    sandbox.set_faults(rate_429=0.0, rate_5xx=0.0)
+    retried = delete(sandbox, http, body, key="batch-1")
+    assert retried.status_code == 200 and "Idempotent-Replayed" not in retried.headers
+    assert retried.json()["data"]["deleted"] == 1
