@@ -1,0 +1,109 @@
+"""The demo's data: what the vendor sandbox holds, what the SQL source says, and what must remain.
+
+Deterministic, so the demo and the end-to-end tests can check exact numbers.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from pathlib import Path
+
+MIGMA_PROJECT = "demo-project"
+WOOXY_LIST = "churn-list"
+BIRD_WORKSPACE = "a1405560-c8d3-4b1a-877d-3f449ad95352"
+BIRD_LIST = "123e4567-e89b-12d3-a456-426614174000"
+PURGE_TOTAL = 9_000  # the fan-out DAG purges purge0..purge8999
+PURGE_SEEDED = 8_500  # of which Migma has these
+
+
+def bird_contact_id(name: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{name}.bird.demo"))
+
+
+def churn_phone(i: int) -> str:
+    return f"+3161000{i:04d}"
+
+
+def suppression_rows() -> list[tuple[str, str]]:
+    """(email, reason) rows: unsubscribes, hard bounces, duplicates, bad values, and complaints."""
+    rows = [(f"unsub{i}@example.com", "unsubscribe") for i in range(300)]
+    rows += [(f"  UNSUB{i}@Example.com ", "unsubscribe") for i in range(20)]  # duplicates after cleaning
+    rows += [(f"bounce{i}@example.com", "hard_bounce") for i in range(150)]
+    rows += [(bad, "hard_bounce") for bad in ("not-an-email", "", "x@", "bounce@@example.com", "   ")]
+    rows += [(f"complaint{i}@example.com", "complaint") for i in range(50)]  # not selected
+    return rows
+
+
+def churn_rows() -> list[tuple[str | None, str | None, str | None, str | None]]:
+    """(email, phone, user_id, bird_contact_id) of churned customers."""
+    rows = [
+        (f"churn{i}@example.com", churn_phone(i), f"user-{i}", bird_contact_id(f"churn{i}"))
+        for i in range(120)
+    ]
+    rows.append(("churn-bad-phone@example.com", "0612345678", None, None))  # not E.164: invalid
+    return rows
+
+
+def sandbox_seed() -> dict:
+    """What the vendors hold before the demo runs."""
+    keep = [f"keep{i}@example.com" for i in range(300)]
+    return {
+        "autosend": {
+            "contacts": [f"unsub{i}@example.com" for i in range(250)]
+            + [f"bounce{i}@example.com" for i in range(150)]
+            + keep[:200],
+        },
+        "migma": {
+            "projects": {
+                MIGMA_PROJECT: [f"unsub{i}@example.com" for i in range(300)]
+                + [f"bounce{i}@example.com" for i in range(100)]
+                + keep
+                + [f"purge{i}@example.com" for i in range(PURGE_SEEDED)]
+            }
+        },
+        "wooxy": {
+            "lists": {
+                WOOXY_LIST: [
+                    {"email": f"churn{i}@example.com", "phone": churn_phone(i), "userId": f"user-{i}"}
+                    for i in range(100)
+                ]
+                + [{"email": email} for email in keep[:50]]
+            }
+        },
+        "bird": {
+            "workspaces": {
+                BIRD_WORKSPACE: {
+                    "contacts": [
+                        {"id": bird_contact_id(f"churn{i}"), "emailaddress": f"churn{i}@example.com"}
+                        for i in range(90)
+                    ]
+                    + [{"id": bird_contact_id(email), "emailaddress": email} for email in keep[:30]],
+                    "lists": {
+                        BIRD_LIST: [bird_contact_id(f"churn{i}") for i in range(90)]
+                        + [bird_contact_id(email) for email in keep[:30]]
+                    },
+                }
+            }
+        },
+    }
+
+
+def write_source_db(path: Path) -> None:
+    """The SQL source the example DAGs read (SQLite)."""
+    path.unlink(missing_ok=True)
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE suppressions (email TEXT, reason TEXT)")
+        db.executemany("INSERT INTO suppressions VALUES (?, ?)", suppression_rows())
+        db.execute(
+            "CREATE TABLE churned_customers (email TEXT, phone TEXT, user_id TEXT, bird_contact_id TEXT)"
+        )
+        db.executemany("INSERT INTO churned_customers VALUES (?, ?, ?, ?)", churn_rows())
+
+
+#: What each DAG must leave in the sandbox: vendor -> contacts left after that DAG.
+EXPECTED_LEFT = {
+    "contact_removal_suppression_pipeline": {"autosend": 200, "migma": 300 + PURGE_SEEDED},
+    "contact_removal_churn_cleanup": {"wooxy": 50, "bird": 30},
+    "contact_removal_large_list_fanout": {"migma": 300},
+}
