@@ -189,16 +189,24 @@ class ContactRemovalHook(BaseHook):
         return f"{type(self).__name__}(conn_id={self.conn_id!r})"
 
     # Connection -------------------------------------------------------------------------------------
-    @cached_property
+    @property
     def connection(self):
-        """The Airflow connection, fetched once."""
-        conn = self.get_connection(self.conn_id)
-        if conn.conn_type and conn.conn_type != self.conn_type:
-            raise ContactRemovalConfigError(
-                f"connection {self.conn_id!r} has type {conn.conn_type!r}; {type(self).__name__} needs "
-                f"a {self.conn_type!r} connection"
-            )
-        return conn
+        """
+        The Airflow connection, fetched once.
+
+        Kept behind a :class:`_Secret`: the Connection's own repr shows its password, and the hook's
+        ``vars()`` must not.
+        """
+        held = self.__dict__.get("_connection")
+        if held is None:
+            conn = self.get_connection(self.conn_id)
+            if conn.conn_type and conn.conn_type != self.conn_type:
+                raise ContactRemovalConfigError(
+                    f"connection {self.conn_id!r} has type {conn.conn_type!r}; {type(self).__name__} needs "
+                    f"a {self.conn_type!r} connection"
+                )
+            held = self.__dict__["_connection"] = _Secret(conn)
+        return held.reveal()
 
     @cached_property
     def extras(self) -> dict[str, Any]:
@@ -218,6 +226,12 @@ class ContactRemovalHook(BaseHook):
             )
         key = str(key).strip()
         mask_secret(key)
+        if not key.isascii() or not key.isprintable() or any(char.isspace() for char in key):
+            # requests would refuse the header with an error that quotes it, key included.
+            raise ContactRemovalConfigError(
+                f"connection {self.conn_id!r}: the API key contains spaces, line breaks or non-ASCII "
+                "characters; paste it again"
+            )
         return _Secret(key)
 
     @cached_property
@@ -305,6 +319,11 @@ class ContactRemovalHook(BaseHook):
         """How long the vendor asked us to wait, in seconds (``Retry-After``), if it said."""
         return retry_after_from_headers(response.headers)
 
+    def vendor_error_details(self, body: Any) -> tuple[str | None, str | None]:
+        """:meth:`error_details`, with the API key blanked out wherever the vendor echoed it back."""
+        key = self.__dict__.get("_api_key")
+        return self.error_details(_scrub(body, key.reveal()) if key is not None else body)
+
     def error_details(self, body: Any) -> tuple[str | None, str | None]:
         """The vendor's ``(error code, error message)`` from an error answer's JSON body."""
         if isinstance(body, dict):
@@ -350,6 +369,9 @@ class ContactRemovalHook(BaseHook):
                     data=data,
                     headers=all_headers,
                     timeout=(settings.connect_timeout, settings.read_timeout),
+                    # A redirect would re-send the key (requests keeps custom headers such as
+                    # Access-Token across hosts) and may turn the removal into a GET: a 3xx is an error.
+                    allow_redirects=False,
                 )
             except requests.Timeout as exc:
                 raise TransientFailure(f"timed out ({type(exc).__name__})") from None
@@ -393,7 +415,7 @@ class ContactRemovalHook(BaseHook):
         except TransientFailure as exc:
             code, message = (None, None)
             if exc.response is not None:
-                code, message = self.error_details(_json_or_none(exc.response))
+                code, message = self.vendor_error_details(_json_or_none(exc.response))
             raise VendorAPIError(
                 f"gave up after transient failures: {exc.reason}",
                 vendor=self.vendor,
@@ -406,7 +428,7 @@ class ContactRemovalHook(BaseHook):
 
         body = _json_or_none(response)
         if not 200 <= response.status_code < 300:
-            code, message = self.error_details(body)
+            code, message = self.vendor_error_details(body)
             raise VendorAPIError(
                 message or f"request refused ({_describe_body(response)})",
                 vendor=self.vendor,
@@ -587,6 +609,17 @@ def _connection_reason(exc: requests.ConnectionError) -> str:
         if marker in text:
             return marker
     return type(exc).__name__
+
+
+def _scrub(value: Any, secret: str) -> Any:
+    """``value`` (a parsed JSON body) with every occurrence of ``secret`` in its strings replaced."""
+    if isinstance(value, str):
+        return value.replace(secret, "***")
+    if isinstance(value, dict):
+        return {_scrub(key, secret): _scrub(item, secret) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_scrub(item, secret) for item in value]
+    return value
 
 
 def _short(value: object, limit: int = 300) -> str | None:

@@ -145,7 +145,7 @@ class WooxyHook(ContactRemovalHook):
             raise self.undocumented(response, "expected a 'result' boolean")
         if body["result"] is not True:
             # Documented: result false carries errors, and may come with HTTP 200.
-            _, message = self.error_details(body)
+            _, message = self.vendor_error_details(body)
             raise VendorAPIError(
                 message or "result: false",
                 vendor=self.vendor,
@@ -173,11 +173,12 @@ class WooxyHook(ContactRemovalHook):
         body = response.body
         if not isinstance(body, dict) or body.get("result") is not True:
             if isinstance(body, dict) and body.get("result") is False:
-                _, message = self.error_details(body)
+                _, message = self.vendor_error_details(body)
                 raise VendorAPIError(
                     message or "result: false",
                     vendor=self.vendor,
                     status_code=response.status_code,
+                    vendor_message=message,
                     attempts=response.attempts,
                 )
             raise self.undocumented(response, "expected result true")
@@ -227,7 +228,9 @@ class WooxyHook(ContactRemovalHook):
             self.request_status([_PROBE_REQUEST_ID])
         except VendorAPIError as exc:
             refused = exc.status_code in (401, 403) or "token" in (exc.vendor_message or "").lower()
-            if refused:
+            # No answer (timeout, connection failure) or a server fault proves nothing about the token.
+            unanswered = exc.retryable or exc.status_code is None or exc.status_code >= 500
+            if refused or unanswered:
                 raise
             return f"access token accepted: the read-only request/find call answered HTTP {exc.status_code}"
         return "access token accepted by the read-only request/find call"

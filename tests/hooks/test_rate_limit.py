@@ -1,0 +1,174 @@
+"""RateLimiter on a fake clock: spacing, the shared pause a 429 causes, and thread safety."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import pytest
+
+from airflow_contact_removal.hooks.rate_limit import RateLimiter
+
+
+class FakeClock:
+    """A monotonic clock that only moves when someone sleeps (or the test moves it)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.sleeps.append(seconds)
+
+
+def advancing(clock: FakeClock):
+    """A sleep that records the wait and moves the clock by it (one caller at a time)."""
+
+    def sleep(seconds: float) -> None:
+        clock.sleeps.append(seconds)
+        clock.now += seconds
+
+    return sleep
+
+
+def test_first_request_never_waits():
+    clock = FakeClock()
+    limiter = RateLimiter(2, clock=clock, sleep=clock.sleep)
+
+    assert limiter.acquire() == 0
+    assert clock.sleeps == []
+
+
+def test_two_per_second_spaces_starts_half_a_second_apart():
+    clock = FakeClock()
+    limiter = RateLimiter(2, clock=clock, sleep=advancing(clock))
+
+    starts = []
+    for _ in range(4):
+        limiter.acquire()
+        starts.append(clock.now)
+
+    assert starts == [0.0, 0.5, 1.0, 1.5]
+    assert clock.sleeps == [0.5, 0.5, 0.5]
+
+
+def test_time_already_elapsed_counts_towards_the_spacing():
+    clock = FakeClock()
+    limiter = RateLimiter(2, clock=clock, sleep=clock.sleep)
+
+    limiter.acquire()
+    clock.now = 0.3
+    assert limiter.acquire() == pytest.approx(0.2)
+    clock.now = 5.0
+    assert limiter.acquire() == 0
+
+
+@pytest.mark.parametrize("rate", [None, 0])
+def test_no_rate_means_no_spacing(rate):
+    clock = FakeClock()
+    limiter = RateLimiter(rate, clock=clock, sleep=clock.sleep)
+
+    assert [limiter.acquire() for _ in range(5)] == [0, 0, 0, 0, 0]
+    assert limiter.requests_per_second is None
+    assert clock.sleeps == []
+
+
+def test_negative_rate_is_refused():
+    with pytest.raises(ValueError, match="positive"):
+        RateLimiter(-1)
+
+
+def test_pause_delays_the_next_acquire_of_another_caller():
+    clock = FakeClock()
+    limiter = RateLimiter(None, clock=clock, sleep=clock.sleep)
+    waited = []
+
+    limiter.pause(3)  # caller A was told "retry after 3 s"
+    other = threading.Thread(target=lambda: waited.append(limiter.acquire()))  # caller B
+    other.start()
+    other.join()
+
+    assert waited == [3.0]
+    assert clock.sleeps == [3.0]
+
+
+def test_pause_counts_from_when_it_was_asked_and_ends():
+    clock = FakeClock()
+    limiter = RateLimiter(None, clock=clock, sleep=clock.sleep)
+
+    clock.now = 10.0
+    limiter.pause(3)
+    clock.now = 12.0
+    assert limiter.acquire() == pytest.approx(1.0)
+    clock.now = 20.0
+    assert limiter.acquire() == 0
+
+
+def test_a_shorter_pause_never_shortens_a_longer_one():
+    clock = FakeClock()
+    limiter = RateLimiter(None, clock=clock, sleep=clock.sleep)
+
+    limiter.pause(5)
+    limiter.pause(1)
+
+    assert limiter.acquire() == 5.0
+
+
+@pytest.mark.parametrize("seconds", [0, -3])
+def test_zero_or_negative_pause_does_nothing(seconds):
+    clock = FakeClock()
+    limiter = RateLimiter(None, clock=clock, sleep=clock.sleep)
+
+    limiter.pause(seconds)
+
+    assert limiter.acquire() == 0
+
+
+def test_pause_and_rate_combine():
+    clock = FakeClock()
+    limiter = RateLimiter(2, clock=clock, sleep=clock.sleep)
+
+    limiter.pause(3)
+
+    assert [limiter.acquire() for _ in range(3)] == [3.0, 3.5, 4.0]
+
+
+@pytest.fixture
+def frequent_thread_switches():
+    """Switch threads as often as possible, so an unlocked read-then-write would collide."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(previous)
+
+
+@pytest.mark.usefixtures("frequent_thread_switches")
+def test_threads_reserve_distinct_slots():
+    clock = FakeClock()
+    limiter = RateLimiter(4, clock=clock, sleep=clock.sleep)
+    threads, per_thread = 8, 1000
+    barrier = threading.Barrier(threads)
+    delays: list[float] = []
+    delays_lock = threading.Lock()
+
+    def sender():
+        barrier.wait()
+        for _ in range(per_thread):
+            delay = limiter.acquire()
+            with delays_lock:
+                delays.append(delay)
+
+    workers = [threading.Thread(target=sender) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    # The clock never moves, so slot n starts n/4 s from now: every caller got its own slot.
+    total = threads * per_thread
+    assert sorted(delays) == [n * 0.25 for n in range(total)]
