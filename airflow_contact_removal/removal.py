@@ -2,6 +2,10 @@
 
 The operators are thin wrappers around :func:`run_removal`; it takes a hook and plain values, so it
 can also be called from a ``@task`` or tested without Airflow's task context.
+
+Everything streams: identifiers are cleaned lazily, cut into batches as the senders need them, and
+results are folded into the summary (and written to ``results_path``) as they complete, so memory
+grows with the de-duplication set and the batches in flight, not with the input.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sized
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,13 +34,15 @@ class RemovalRequest:
 
     :param operation: ``remove_contacts`` or ``remove_from_list``.
     :param identifiers: raw inputs by kind (``emails``, ``contact_ids``, ``phone_numbers``,
-        ``user_ids``); ``None`` values are ignored.
+        ``user_ids``); ``None`` values are ignored. Any iterable works, including a
+        :class:`~airflow_contact_removal.files.FileIdentifiers` that streams a file.
     :param list_id: the list, for ``remove_from_list``.
     :param batch_size: identifiers per request; ``None`` for the vendor's default, clamped to its limit.
     :param max_concurrency: requests in flight; ``None`` for the vendor's default, clamped to its cap.
     :param dry_run: plan the batches but send nothing.
     :param max_contacts: refuse the run, before any request, when more valid identifiers than this
-        would be sent (a guard against an upstream query that suddenly returns everyone).
+        would be sent (a guard against an upstream query that suddenly returns everyone). Costs one
+        extra pass over the input.
     :param idempotency_scope: a string naming this run (dag, run, task, map index); batches then
         carry an idempotency key derived from it and their content, for vendors that honour one.
     :param batch_options: vendor options passed with every batch (e.g. Wooxy's ``webhook_uri``).
@@ -55,7 +61,12 @@ class RemovalRequest:
 
 @dataclass
 class RemovalReport:
-    """The outcome of a run: totals, one record per batch, and the invalid inputs."""
+    """
+    The outcome of a run: totals, the batch records kept in memory, and the invalid inputs kept.
+
+    With a ``results_sink``, only failed and partial batch records are kept here (the sink has all
+    of them), and invalid inputs go to the sink instead of :attr:`invalid`.
+    """
 
     summary: RemovalSummary
     batch_results: list[BatchResult]
@@ -92,6 +103,7 @@ def run_removal(
     request: RemovalRequest,
     *,
     logger: logging.Logger = log,
+    results_sink: Callable[[dict[str, Any]], None] | None = None,
 ) -> RemovalReport:
     """
     Remove identifiers through ``hook``; every input ends in exactly one bucket of the summary.
@@ -99,6 +111,9 @@ def run_removal(
     Refusals (an operation or identifier kind the vendor does not have, a missing list id, a
     ``max_contacts`` breach, a bad batch size) raise :class:`ContactRemovalConfigError` before any
     request. Failed batches do not stop the others: they are recorded with their identifiers.
+
+    :param results_sink: called with every batch record (``{"record": "batch", ...}``) and invalid
+        input (``{"record": "invalid", ...}``) as they happen, e.g. to write them to a file.
     """
     started = time.monotonic()
     inputs = {kind: value for kind, value in request.identifiers.items() if value is not None}
@@ -110,66 +125,120 @@ def run_removal(
     concurrency = resolve_limit(
         request.max_concurrency, hook.default_in_flight, hook.max_in_flight, "max_concurrency", hook.hook_name
     )
-    if request.max_contacts is not None and (
-        not isinstance(request.max_contacts, int) or request.max_contacts < 0
-    ):
-        raise ContactRemovalConfigError("max_contacts must be a whole number >= 0")
 
-    cleaner = IdentifierCleaner(hook.identifier_normalisers)
-    valid = {kind: list(cleaner.clean(kind, value)) for kind, value in inputs.items()}
+    # A first pass counts the valid identifiers: needed for the max_contacts guard, and cheap for
+    # inputs already in memory, where it gives the progress log its totals and ETA. A streamed file
+    # without max_contacts is read once.
+    total_valid = None
+    if request.max_contacts is not None or all(isinstance(value, Sized) for value in inputs.values()):
+        inputs = {kind: _reiterable(value) for kind, value in inputs.items()}
+        total_valid = _count_valid(hook, inputs)
+    if request.max_contacts is not None:
+        _check_max_contacts(request.max_contacts, total_valid)
+
+    on_invalid = None
+    if results_sink is not None:
+
+        def on_invalid(record: InvalidRecord) -> None:
+            results_sink({"record": "invalid", **record.to_dict()})
+
+    cleaner = IdentifierCleaner(hook.identifier_normalisers, on_invalid=on_invalid)
+    streams = {kind: cleaner.clean(kind, value) for kind, value in inputs.items()}
+    batches = make_batches(streams, batch_size, mix_kinds=hook.mixes_identifier_kinds)
     summary = RemovalSummary(
         vendor=hook.vendor,
         operation=request.operation,
         list_id=request.list_id,
-        requested=cleaner.requested,
-        invalid=len(cleaner.invalid),
-        duplicates=cleaner.duplicates,
         batch_size=batch_size,
         max_concurrency=concurrency,
         dry_run=request.dry_run,
         confirmation=hook.confirmation,
     )
+    kept: list[BatchResult] = []
+
+    def record(result: BatchResult) -> None:
+        summary.add(result)
+        if results_sink is not None:
+            results_sink({"record": "batch", **result.to_dict()})
+            if result.status in ("failed", "partial"):
+                kept.append(result)
+        else:
+            kept.append(result)
+
+    if request.dry_run:
+        for batch in batches:
+            record(BatchResult(batch.index, batch.size, "planned", batch.kinds))
+        logger.info("Dry run: %d batch(es) planned, nothing sent", summary.batches)
+    else:
+        logger.info(
+            "%s %s: sending batches of at most %d, %d in flight",
+            hook.hook_name,
+            request.operation,
+            batch_size,
+            concurrency,
+        )
+        total_batches = None if total_valid is None else _batch_count(total_valid, batch_size, inputs, hook)
+        progress = ProgressLog(total_batches, total_valid, logger=logger)
+
+        def send(batch: Batch) -> BatchResult:
+            return _send_batch(hook, request, batch, options)
+
+        def done(batch: Batch, result: BatchResult) -> None:
+            record(result)
+            progress.record(result.size, result.status != "ok")
+
+        run_concurrently(batches, send, max_workers=concurrency, on_done=done)
+        progress.log_line(final=True)
+
+    summary.requested = cleaner.requested
+    summary.invalid = cleaner.invalid_count
+    summary.duplicates = cleaner.duplicates
+    summary.duration_s = round(time.monotonic() - started, 3)
     logger.info(
         "%s %s: %d identifier(s) in, %d valid, %d invalid, %d duplicate(s)",
         hook.hook_name,
         request.operation,
         cleaner.requested,
         cleaner.valid,
-        len(cleaner.invalid),
+        cleaner.invalid_count,
         cleaner.duplicates,
     )
-    if request.max_contacts is not None and cleaner.valid > request.max_contacts:
+    summary.check()
+    kept.sort(key=lambda result: result.index)
+    return RemovalReport(summary, kept, cleaner.invalid)
+
+
+def _reiterable(value: Any) -> Any:
+    """A one-shot iterator cannot be read twice (count, then send): keep it in memory."""
+    if isinstance(value, Iterator):
+        return list(value)
+    return value
+
+
+def _count_valid(hook: ContactRemovalHook, inputs: Mapping[str, Any]) -> int:
+    counter = IdentifierCleaner(hook.identifier_normalisers, on_invalid=lambda record: None)
+    for kind, value in inputs.items():
+        for _ in counter.clean(kind, value):
+            pass
+    return counter.valid
+
+
+def _check_max_contacts(max_contacts: Any, valid: int) -> None:
+    if isinstance(max_contacts, bool) or not isinstance(max_contacts, int) or max_contacts < 0:
+        raise ContactRemovalConfigError("max_contacts must be a whole number >= 0")
+    if valid > max_contacts:
         raise ContactRemovalConfigError(
-            f"refusing to remove {cleaner.valid} contacts: max_contacts is {request.max_contacts}. "
+            f"refusing to remove {valid} contacts: max_contacts is {max_contacts}. "
             "Nothing was sent. Raise max_contacts if this many is intended."
         )
 
-    batches = list(make_batches(valid, batch_size, mix_kinds=hook.mixes_identifier_kinds))
-    results: list[BatchResult] = []
-    if request.dry_run:
-        for batch in batches:
-            results.append(BatchResult(batch.index, batch.size, "planned", batch.kinds))
-        logger.info("Dry run: %d batch(es) planned, nothing sent", len(batches))
-    elif batches:
-        logger.info("Sending %d batch(es) of at most %d, %d in flight", len(batches), batch_size, concurrency)
-        progress = ProgressLog(len(batches), cleaner.valid, logger=logger)
 
-        def send(batch: Batch) -> BatchResult:
-            return _send_batch(hook, request, batch, options)
-
-        def done(batch: Batch, result: BatchResult) -> None:
-            results.append(result)
-            progress.record(result.size, result.status != "ok")
-
-        run_concurrently(batches, send, max_workers=concurrency, on_done=done)
-        progress.log_line(final=True)
-
-    results.sort(key=lambda result: result.index)
-    for result in results:
-        summary.add(result)
-    summary.duration_s = round(time.monotonic() - started, 3)
-    summary.check()
-    return RemovalReport(summary, results, cleaner.invalid)
+def _batch_count(
+    total_valid: int, batch_size: int, inputs: Mapping[str, Any], hook: ContactRemovalHook
+) -> int | None:
+    if hook.mixes_identifier_kinds or len(inputs) == 1:
+        return -(-total_valid // batch_size)
+    return None  # kinds batched apart: the split per kind is not known from the total
 
 
 def _send_batch(

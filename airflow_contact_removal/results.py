@@ -10,6 +10,7 @@ removal, and its final per-contact outcome arrives later.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -136,6 +137,8 @@ class RemovalSummary:
     confirmation: str = "synchronous"
     planned: int = 0
     duration_s: float = 0.0
+    results_path: str | None = None
+    xcom_note: str | None = None
 
     def add(self, result: BatchResult) -> None:
         """Fold one batch's record into the totals."""
@@ -172,3 +175,55 @@ class RemovalSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+#: The most bytes of batch records (and, separately, of invalid inputs) pushed to XCom.
+XCOM_LIMIT_BYTES = 1_000_000
+
+
+def fit_for_xcom(
+    records: list[dict[str, Any]], limit: int | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """
+    Keep records within ``limit`` bytes of JSON so no run can overload Airflow's metadata database.
+
+    Over the limit, only failed and partial batches are kept (they are what a downstream task must
+    act on); if even those are too large, the first ones that fit are kept whole and the rest lose
+    their identifiers. Returns the records and a note saying what was dropped (``None`` if nothing).
+    """
+    limit = XCOM_LIMIT_BYTES if limit is None else limit
+    size = _json_size(records)
+    if size <= limit:
+        return records, None
+    needed = [record for record in records if record.get("status") in ("failed", "partial")]
+    note = f"{len(records)} records ({size} bytes) exceed the XCom limit of {limit} bytes: kept the {len(needed)} failed or partial"
+    if _json_size(needed) <= limit:
+        return needed, note
+    # Keep every failed batch's record, first without identifiers, then give identifiers back to as
+    # many as fit, in order.
+    bare = [{**record, "identifiers": None, "identifiers_dropped": True} for record in needed]
+    used = 2 + sum(_json_size(record) + 1 for record in bare)
+    if used > limit:
+        fitting, used = [], 2
+        for record in bare:
+            used += _json_size(record) + 1
+            if used > limit:
+                break
+            fitting.append(record)
+        return fitting, f"{note}: only the first {len(fitting)}, without identifiers (use results_path)"
+    kept, dropped = [], 0
+    for record, record_bare in zip(needed, bare, strict=True):
+        extra = _json_size(record) - _json_size(record_bare)
+        if used + extra <= limit:
+            kept.append(record)
+            used += extra
+        else:
+            kept.append(record_bare)
+            dropped += 1
+    if dropped:
+        note = f"{note}, {dropped} of them without their identifiers (use results_path)"
+    return kept, note
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), default=str))

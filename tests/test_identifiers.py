@@ -24,6 +24,7 @@ from airflow_contact_removal.identifiers import (
         ("a+tag@sub.example.co.uk", "a+tag@sub.example.co.uk"),
         ("ÜSER@bücher.de", "üser@bücher.de"),  # unicode local part and IDN domain (RFC 6531)
         ("o'brien@example.org", "o'brien@example.org"),
+        ("x@example.xn--p1ai", "x@example.xn--p1ai"),  # punycode TLD
     ],
 )
 def test_email_is_trimmed_lowercased_and_kept(raw, expected):
@@ -42,7 +43,9 @@ def test_email_is_trimmed_lowercased_and_kept(raw, expected):
         ("a..b@example.com", "not an email address"),
         (".a@example.com", "not an email address"),
         ("a@-example.com", "not an email address"),
-        ("a@example.c0m1", "not an email address"),
+        ("a@example.123", "not an email address"),
+        ("a@exa_mple.com", "not an email address"),
+        ("a@example.com-", "not an email address"),
         ("x" * 65 + "@example.com", "local part longer than 64 characters"),
         ("a@" + "b" * 250 + ".com", "longer than 254 characters"),
     ],

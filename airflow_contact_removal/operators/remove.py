@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_contact_removal.exceptions import ContactRemovalError
+from airflow_contact_removal.exceptions import ContactRemovalConfigError, ContactRemovalError
+from airflow_contact_removal.files import FileIdentifiers, JsonLinesWriter
 from airflow_contact_removal.hooks import get_removal_hook
 from airflow_contact_removal.hooks.base import REMOVE_CONTACTS, REMOVE_FROM_LIST
 from airflow_contact_removal.removal import RemovalReport, RemovalRequest, run_removal
+from airflow_contact_removal.results import fit_for_xcom
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -43,6 +45,10 @@ class _ContactRemovalOperator(BaseOperator):
         dry_run: bool = False,
         fail_on_error: bool = True,
         max_contacts: int | None = None,
+        input_path: str | None = None,
+        input_format: str = "auto",
+        column: str | None = None,
+        results_path: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -53,9 +59,26 @@ class _ContactRemovalOperator(BaseOperator):
         self.dry_run = dry_run
         self.fail_on_error = fail_on_error
         self.max_contacts = max_contacts
+        self.input_path = input_path
+        self.input_format = input_format
+        self.column = column
+        self.results_path = results_path
+
+    #: the identifier kind the lines of ``input_path`` hold.
+    input_kind = "emails"
 
     def identifier_inputs(self) -> dict[str, Any]:
-        return {"emails": self.emails}
+        inputs = {"emails": self.emails}
+        return self._with_input_path(inputs)
+
+    def _with_input_path(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        if not self.input_path:
+            return inputs
+        if inputs.get(self.input_kind) is not None:
+            raise ContactRemovalConfigError(
+                f"pass {self.input_kind} either as an argument or through input_path, not both"
+            )
+        return {**inputs, self.input_kind: FileIdentifiers(self.input_path, self.input_format, self.column)}
 
     def removal_request(self, context: Context) -> RemovalRequest:
         return RemovalRequest(
@@ -70,7 +93,14 @@ class _ContactRemovalOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         hook = get_removal_hook(self.conn_id)
-        report = run_removal(hook, self.removal_request(context), logger=self.log)
+        request = self.removal_request(context)
+        if self.results_path:
+            with JsonLinesWriter(self.results_path) as writer:
+                report = run_removal(hook, request, logger=self.log, results_sink=writer.write)
+            report.summary.results_path = str(self.results_path)
+            self.log.info("Wrote %d result record(s) to %s", writer.lines, self.results_path)
+        else:
+            report = run_removal(hook, request, logger=self.log)
         summary = self.push_results(context, report)
         self.log.info(
             "%s %s: requested %d, removed %d, not found %d, accepted %d, invalid %d, duplicates %d, "
@@ -97,10 +127,27 @@ class _ContactRemovalOperator(BaseOperator):
         return summary
 
     def push_results(self, context: Context, report: RemovalReport) -> dict[str, Any]:
+        """
+        Push the summary, and the batch records and invalid inputs unless they went to ``results_path``.
+
+        Without ``results_path``, records are kept under about 1 MB each so no run can overload the
+        metadata database: past that only failed and partial batches are kept, and the log says so.
+        """
         ti = context["ti"]
+        if not self.results_path:
+            batch_results, batch_note = fit_for_xcom([result.to_dict() for result in report.batch_results])
+            invalid, invalid_note = fit_for_xcom([record.to_dict() for record in report.invalid])
+            notes = [
+                note for note in (batch_note, invalid_note and f"invalid inputs: {invalid_note}") if note
+            ]
+            if notes:
+                report.summary.xcom_note = "; ".join(notes)
+                self.log.warning(
+                    "XCom kept small: %s. Set results_path to keep every record.", report.summary.xcom_note
+                )
+            ti.xcom_push(key="batch_results", value=batch_results)
+            ti.xcom_push(key="invalid", value=invalid)
         summary = report.summary.to_dict()
-        ti.xcom_push(key="batch_results", value=[result.to_dict() for result in report.batch_results])
-        ti.xcom_push(key="invalid", value=[record.to_dict() for record in report.invalid])
         ti.xcom_push(key="summary", value=summary)
         return summary
 
@@ -120,9 +167,24 @@ class RemoveContactsOperator(_ContactRemovalOperator):
     :param fail_on_error: after every batch was attempted and the results pushed, fail the task if any
         identifier failed. ``False``: succeed and let a downstream task decide.
     :param max_contacts: fail before any request when more valid emails than this would be removed.
+    :param input_path: read the emails from a file instead (streamed, never held in memory or XCom):
+        a local path or an Airflow ``ObjectStoragePath`` URL (``file://``, ``s3://``, ``gs://``...).
+        (templated)
+    :param input_format: ``csv``, ``text`` (one per line), ``jsonl``, or ``auto`` (by file suffix).
+    :param column: the CSV header, or the key of JSON-lines objects, holding the identifier. (templated)
+    :param results_path: write every batch record and invalid input there as JSON lines (each with a
+        ``record`` field: ``batch`` or ``invalid``); XCom then carries only the summary and the path.
+        (templated)
     """
 
-    template_fields: Sequence[str] = ("conn_id", "emails", "max_contacts")
+    template_fields: Sequence[str] = (
+        "conn_id",
+        "emails",
+        "max_contacts",
+        "input_path",
+        "column",
+        "results_path",
+    )
     operation = REMOVE_CONTACTS
 
 
@@ -147,6 +209,12 @@ class RemoveFromListOperator(_ContactRemovalOperator):
     :param dry_run: plan, report ``planned`` batches, send nothing.
     :param fail_on_error: fail the task, after all batches and XCom, if any identifier failed.
     :param max_contacts: fail before any request when more valid identifiers than this would be sent.
+    :param input_path: read identifiers from a file instead (see :class:`RemoveContactsOperator`).
+    :param input_kind: what the file's identifiers are: ``emails`` (default), ``contact_ids``,
+        ``phone_numbers`` or ``user_ids``. (templated)
+    :param input_format: ``csv``, ``text``, ``jsonl`` or ``auto``.
+    :param column: the CSV header or JSON key holding the identifier. (templated)
+    :param results_path: JSON-lines file for every batch record and invalid input. (templated)
     """
 
     template_fields: Sequence[str] = (
@@ -158,6 +226,10 @@ class RemoveFromListOperator(_ContactRemovalOperator):
         "user_ids",
         "webhook_uri",
         "max_contacts",
+        "input_path",
+        "input_kind",
+        "column",
+        "results_path",
     )
     operation = REMOVE_FROM_LIST
 
@@ -171,9 +243,11 @@ class RemoveFromListOperator(_ContactRemovalOperator):
         phone_numbers: Any = None,
         user_ids: Any = None,
         webhook_uri: str | None = None,
+        input_kind: str = "emails",
         **kwargs: Any,
     ) -> None:
         super().__init__(conn_id=conn_id, emails=emails, **kwargs)
+        self.input_kind = input_kind
         self.list_id = list_id
         self.contact_ids = contact_ids
         self.phone_numbers = phone_numbers
@@ -181,12 +255,17 @@ class RemoveFromListOperator(_ContactRemovalOperator):
         self.webhook_uri = webhook_uri
 
     def identifier_inputs(self) -> dict[str, Any]:
-        return {
+        if self.input_kind not in ("emails", "contact_ids", "phone_numbers", "user_ids"):
+            raise ContactRemovalConfigError(
+                f"input_kind must be emails, contact_ids, phone_numbers or user_ids, got {self.input_kind!r}"
+            )
+        inputs = {
             "emails": self.emails,
             "contact_ids": self.contact_ids,
             "phone_numbers": self.phone_numbers,
             "user_ids": self.user_ids,
         }
+        return self._with_input_path(inputs)
 
     def removal_request(self, context: Context) -> RemovalRequest:
         request = super().removal_request(context)

@@ -1,0 +1,150 @@
+"""Identifiers read from, and results written to, files of any Airflow object storage.
+
+Paths are Airflow ``ObjectStoragePath`` URLs (``file://``, ``s3://``, ``gs://``... where the user has
+that provider) or plain local paths. Reading is streamed: memory grows with one line, not with the
+file.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from typing import IO, Any
+
+from airflow_contact_removal.exceptions import ContactRemovalConfigError
+from airflow_contact_removal.identifiers import UnreadableItem
+
+#: Input formats and the file suffixes that select them when ``input_format`` is ``auto``.
+INPUT_FORMATS = {"csv": (".csv",), "jsonl": (".jsonl", ".ndjson"), "text": (".txt", ".text", "")}
+
+
+def storage_path(path: Any):
+    """An ``ObjectStoragePath`` for a URL or a plain local path."""
+    from airflow.sdk import ObjectStoragePath
+
+    if isinstance(path, ObjectStoragePath):
+        return path
+    text = str(path)
+    if "://" not in text:
+        text = "file://" + text
+    return ObjectStoragePath(text)
+
+
+def detect_format(path: str, input_format: str) -> str:
+    if input_format != "auto":
+        if input_format not in INPUT_FORMATS:
+            raise ContactRemovalConfigError(
+                f"input_format must be auto, {', '.join(INPUT_FORMATS)}; got {input_format!r}"
+            )
+        return input_format
+    name = str(path).lower().rsplit("/", 1)[-1]
+    for fmt, suffixes in INPUT_FORMATS.items():
+        if any(suffix and name.endswith(suffix) for suffix in suffixes):
+            return fmt
+    return "text"
+
+
+class FileIdentifiers:
+    """
+    The identifiers in a file, read lazily each time it is iterated (so a count pass is possible).
+
+    :param path: the file: an ``ObjectStoragePath`` URL or a local path.
+    :param input_format: ``csv`` (one column, chosen by ``column``), ``text`` (one identifier per line;
+        blank lines are skipped), ``jsonl`` (one JSON string per line, or an object whose ``column``
+        key holds the identifier), or ``auto`` to choose by the file suffix.
+    :param column: the CSV header or JSON key; required for ``csv`` and for ``jsonl`` objects.
+    """
+
+    def __init__(self, path: Any, input_format: str = "auto", column: str | None = None) -> None:
+        self.path = path
+        self.format = detect_format(str(path), input_format)
+        self.column = column
+        if self.format == "csv" and not column:
+            raise ContactRemovalConfigError(
+                "a CSV input_path needs column= (the header of the identifier column)"
+            )
+
+    def __repr__(self) -> str:
+        return f"FileIdentifiers({str(self.path)!r}, format={self.format!r})"
+
+    def __iter__(self) -> Iterator[object]:
+        path = storage_path(self.path)
+        try:
+            handle = path.open("r", encoding="utf-8", newline="")
+        except FileNotFoundError:
+            raise ContactRemovalConfigError(f"input_path {str(self.path)!r} does not exist") from None
+        with handle:
+            if self.format == "csv":
+                yield from self._csv(handle)
+            elif self.format == "jsonl":
+                yield from self._jsonl(handle)
+            else:
+                for line in handle:
+                    line = line.strip()
+                    if line:
+                        yield line
+
+    def _csv(self, handle: IO[str]) -> Iterator[object]:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            return
+        try:
+            index = [name.strip() for name in header].index(self.column)
+        except ValueError:
+            raise ContactRemovalConfigError(
+                f"input_path has no column {self.column!r} (columns: {', '.join(header)[:300]})"
+            ) from None
+        for row in reader:
+            if not row:
+                continue
+            yield row[index] if index < len(row) else None
+
+    def _jsonl(self, handle: IO[str]) -> Iterator[object]:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except ValueError:
+                # Counted as an invalid item (its text may be personal data: not in the message).
+                yield UnreadableItem(f"line {number} is not JSON")
+                continue
+            if isinstance(item, dict):
+                if not self.column:
+                    raise ContactRemovalConfigError(
+                        "JSON-lines objects need column= (the key holding the identifier)"
+                    )
+                yield item.get(self.column)
+            else:
+                yield item
+
+
+class JsonLinesWriter:
+    """
+    Writes one JSON object per line to a storage path, as results arrive.
+
+    :param path: an ``ObjectStoragePath`` URL or a local path; its parent folder is created for local
+        files.
+    """
+
+    def __init__(self, path: Any) -> None:
+        self.path = storage_path(path)
+        if self.path.protocol in ("", "file", "local"):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = self.path.open("w", encoding="utf-8")
+        self.lines = 0
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self.lines += 1
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> JsonLinesWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
