@@ -82,7 +82,8 @@ Control and inspection (no auth, loopback only)
 """
 
 from airflow_contact_removal.sandbox.app import create_app
+from airflow_contact_removal.sandbox.client import SandboxClient
 from airflow_contact_removal.sandbox.server import SandboxServer
 from airflow_contact_removal.sandbox.state import SandboxOptions
 
-__all__ = ["SandboxOptions", "SandboxServer", "create_app"]
+__all__ = ["SandboxClient", "SandboxOptions", "SandboxServer", "create_app"]

@@ -6,15 +6,13 @@ import json
 import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
 from airflow_contact_removal.sandbox.app import create_app
-from airflow_contact_removal.sandbox.common import VENDOR_PREFIXES, VENDORS
+from airflow_contact_removal.sandbox.client import SandboxClient, _vendor
 from airflow_contact_removal.sandbox.state import SandboxOptions
 
 LOOPBACK = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1"}
@@ -79,7 +77,7 @@ def make_server(app: Any, quiet_logging: bool = True, loop: str = "auto") -> uvi
     return uvicorn.Server(config)
 
 
-class SandboxServer:
+class SandboxServer(SandboxClient):
     """The sandbox on a loopback port, served from a background thread.
 
     Use as a context manager::
@@ -111,7 +109,7 @@ class SandboxServer:
         self._thread: threading.Thread | None = None
         self._sandbox: Any = None
         self.port: int | None = None
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        super().__init__("http://unstarted")
 
     # -- life cycle -----------------------------------------------------------------------------------------
 
@@ -161,89 +159,7 @@ class SandboxServer:
         host = f"[{self._address}]" if ":" in self._address else self._address
         return f"http://{host}:{self.port}"
 
-    def base_url(self, vendor: str) -> str:
-        """The vendor's API base, e.g. ``http://127.0.0.1:PORT/wooxy/v3``."""
-        return self.url + VENDOR_PREFIXES[_vendor(vendor)]
-
     def api_key(self, vendor: str) -> str:
         """The API key the vendor currently accepts."""
         keys = self._sandbox.keys if self._sandbox is not None else self._options.keys
         return keys[_vendor(vendor)]
-
-    def connection_uri(self, vendor: str, **extras: Any) -> str:
-        """An Airflow connection in JSON form, for an ``AIRFLOW_CONN_<ID>`` environment variable.
-
-        :param extras: the connection's extra, e.g. ``workspace_id=...`` (Bird), ``project_id=...`` (Migma).
-        """
-        connection = {
-            "conn_type": _vendor(vendor),
-            "host": self.base_url(vendor),
-            "password": self.api_key(vendor),
-            "extra": extras,
-        }
-        return json.dumps(connection)
-
-    # -- control helpers ----------------------------------------------------------------------------------
-
-    def seed(self, document: dict[str, Any]) -> dict[str, Any]:
-        """``POST /_sandbox/seed``; returns the generated ids."""
-        return self._call("POST", "/_sandbox/seed", document)
-
-    def generate(self, **spec: Any) -> dict[str, Any]:
-        """``POST /_sandbox/seed/generate``, e.g. ``generate(vendor="migma", project="P1", count=10**6,
-        pattern="user{i}@example.com")``."""
-        return self._call("POST", "/_sandbox/seed/generate", spec)
-
-    def set_faults(self, **settings: Any) -> dict[str, Any]:
-        """``POST /_sandbox/faults`` with the given settings; returns the full configuration."""
-        return self._call("POST", "/_sandbox/faults", settings)
-
-    def faults(self) -> dict[str, Any]:
-        return self._call("GET", "/_sandbox/faults")
-
-    def set_options(self, **options: Any) -> dict[str, Any]:
-        """``POST /_sandbox/options``, e.g. ``set_options(wooxy_processing_delay=1.0)``."""
-        return self._call("POST", "/_sandbox/options", options)
-
-    def advance_clock(self, seconds: float) -> dict[str, Any]:
-        """Move the server clock forward."""
-        return self._call("POST", "/_sandbox/clock", {"advance_seconds": seconds})
-
-    def state(self, vendor: str | None = None, detail: bool = False) -> dict[str, Any]:
-        query = []
-        if vendor is not None:
-            query.append(f"vendor={_vendor(vendor)}")
-        if detail:
-            query.append("detail=1")
-        return self._call("GET", "/_sandbox/state" + ("?" + "&".join(query) if query else ""))
-
-    def stats(self) -> dict[str, Any]:
-        return self._call("GET", "/_sandbox/stats")
-
-    def requests_log(self, vendor: str | None = None) -> list[dict[str, Any]]:
-        suffix = f"?vendor={_vendor(vendor)}" if vendor is not None else ""
-        return self._call("GET", "/_sandbox/requests" + suffix)["requests"]
-
-    def clear_requests(self) -> None:
-        self._call("DELETE", "/_sandbox/requests")
-
-    def reset(self) -> None:
-        """Empty state, faults off, options as at start, request log cleared."""
-        self._call("POST", "/_sandbox/reset")
-
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        try:
-            with self._opener.open(request, timeout=60) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")
-            raise ValueError(f"{method} {path} failed with {exc.code}: {detail}") from None
-
-
-def _vendor(vendor: str) -> str:
-    if vendor not in VENDORS:
-        raise ValueError(f"unknown vendor {vendor!r}; expected one of {', '.join(VENDORS)}")
-    return vendor

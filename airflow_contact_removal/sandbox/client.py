@@ -1,0 +1,121 @@
+"""Talk to a running sandbox: addresses, connections for Airflow, and the control endpoints.
+
+:class:`SandboxClient` works with a sandbox in another process (``python -m
+airflow_contact_removal.sandbox``); :class:`~airflow_contact_removal.sandbox.server.SandboxServer`
+is the same client around a server it runs itself.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from airflow_contact_removal.sandbox.common import DEFAULT_KEYS, VENDOR_PREFIXES, VENDORS
+
+
+class SandboxClient:
+    """
+    The control API of a sandbox listening at ``url``.
+
+    :param url: e.g. ``http://127.0.0.1:8787``.
+    :param keys: the API keys the sandbox was started with, when not the defaults.
+    """
+
+    def __init__(self, url: str, keys: dict[str, str] | None = None) -> None:
+        self._url = url.rstrip("/")
+        self._keys = {**DEFAULT_KEYS, **(keys or {})}
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    # -- addresses and credentials ------------------------------------------------------------------------
+
+    def base_url(self, vendor: str) -> str:
+        """The vendor's API base, e.g. ``http://127.0.0.1:PORT/wooxy/v3``."""
+        return self.url + VENDOR_PREFIXES[_vendor(vendor)]
+
+    def api_key(self, vendor: str) -> str:
+        """The API key the vendor accepts (the sandbox's defaults unless told otherwise)."""
+        return self._keys[_vendor(vendor)]
+
+    def connection_uri(self, vendor: str, **extras: Any) -> str:
+        """An Airflow connection in JSON form, for an ``AIRFLOW_CONN_<ID>`` environment variable.
+
+        :param extras: the connection's extra, e.g. ``workspace_id=...`` (Bird), ``project_id=...`` (Migma).
+        """
+        connection = {
+            "conn_type": _vendor(vendor),
+            "host": self.base_url(vendor),
+            "password": self.api_key(vendor),
+            "extra": extras,
+        }
+        return json.dumps(connection)
+
+    # -- control helpers ----------------------------------------------------------------------------------
+
+    def seed(self, document: dict[str, Any]) -> dict[str, Any]:
+        """``POST /_sandbox/seed``; returns the generated ids."""
+        return self._call("POST", "/_sandbox/seed", document)
+
+    def generate(self, **spec: Any) -> dict[str, Any]:
+        """``POST /_sandbox/seed/generate``, e.g. ``generate(vendor="migma", project="P1", count=10**6,
+        pattern="user{i}@example.com")``."""
+        return self._call("POST", "/_sandbox/seed/generate", spec)
+
+    def set_faults(self, **settings: Any) -> dict[str, Any]:
+        """``POST /_sandbox/faults`` with the given settings; returns the full configuration."""
+        return self._call("POST", "/_sandbox/faults", settings)
+
+    def faults(self) -> dict[str, Any]:
+        return self._call("GET", "/_sandbox/faults")
+
+    def set_options(self, **options: Any) -> dict[str, Any]:
+        """``POST /_sandbox/options``, e.g. ``set_options(wooxy_processing_delay=1.0)``."""
+        return self._call("POST", "/_sandbox/options", options)
+
+    def advance_clock(self, seconds: float) -> dict[str, Any]:
+        """Move the server clock forward."""
+        return self._call("POST", "/_sandbox/clock", {"advance_seconds": seconds})
+
+    def state(self, vendor: str | None = None, detail: bool = False) -> dict[str, Any]:
+        query = []
+        if vendor is not None:
+            query.append(f"vendor={_vendor(vendor)}")
+        if detail:
+            query.append("detail=1")
+        return self._call("GET", "/_sandbox/state" + ("?" + "&".join(query) if query else ""))
+
+    def stats(self) -> dict[str, Any]:
+        return self._call("GET", "/_sandbox/stats")
+
+    def requests_log(self, vendor: str | None = None) -> list[dict[str, Any]]:
+        suffix = f"?vendor={_vendor(vendor)}" if vendor is not None else ""
+        return self._call("GET", "/_sandbox/requests" + suffix)["requests"]
+
+    def clear_requests(self) -> None:
+        self._call("DELETE", "/_sandbox/requests")
+
+    def reset(self) -> None:
+        """Empty state, faults off, options as at start, request log cleared."""
+        self._call("POST", "/_sandbox/reset")
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        try:
+            with self._opener.open(request, timeout=60) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")
+            raise ValueError(f"{method} {path} failed with {exc.code}: {detail}") from None
+
+
+def _vendor(vendor: str) -> str:
+    if vendor not in VENDORS:
+        raise ValueError(f"unknown vendor {vendor!r}; expected one of {', '.join(VENDORS)}")
+    return vendor
