@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from airflow_contact_removal.results import IDENTIFIER_KINDS
@@ -132,6 +132,9 @@ class ProgressLog:
         )
 
 
+_DONE = object()
+
+
 def run_concurrently(
     batches: Iterable[Batch],
     send: Callable[[Batch], object],
@@ -143,30 +146,63 @@ def run_concurrently(
     Call ``send(batch)`` for every batch with up to ``max_workers`` in flight, and ``on_done`` with
     each result in the calling thread, in completion order.
 
-    Batches are pulled from ``batches`` only as workers free up (plus a small read-ahead), so a lazy
-    input is never materialised. ``send`` must not raise: it turns failures into results.
+    A producer thread prepares batches ahead of the senders (cleaning and cutting happen there) into
+    a queue of ``2 * max_workers``; each sender takes the next batch the moment its previous request
+    ends, without a round trip through the calling thread, so ``max_workers`` requests stay in
+    flight. A lazy input is never read further ahead than the queue. ``send`` must not raise: it
+    turns failures into results. An error while preparing batches (e.g. an unreadable file) is raised
+    here after the batches already sent have been handed to ``on_done``.
     """
     if max_workers < 1:
         raise ValueError("max_workers must be at least 1")
-    iterator = iter(batches)
-    read_ahead = max_workers * 2
-    with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="contact-removal") as pool:
-        pending: dict[Future, Batch] = {}
-        queue: deque[Batch] = deque()
-        exhausted = False
-        while True:
-            while not exhausted and len(pending) + len(queue) < read_ahead:
-                batch = next(iterator, None)
-                if batch is None:
-                    exhausted = True
+    ready: queue.Queue = queue.Queue(maxsize=max_workers * 2)
+    results: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if stop.is_set():
                     break
-                queue.append(batch)
-            while queue and len(pending) < max_workers:
-                batch = queue.popleft()
-                pending[pool.submit(send, batch)] = batch
-            if not pending:
-                break
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                batch = pending.pop(future)
-                on_done(batch, future.result())
+                ready.put(batch)
+        except BaseException as exc:  # handed to the calling thread
+            failure.append(exc)
+        finally:
+            for _ in range(max_workers):
+                ready.put(_DONE)
+
+    def work() -> None:
+        while True:
+            batch = ready.get()
+            if batch is _DONE:
+                results.put(_DONE)
+                return
+            if stop.is_set():
+                continue  # drain without sending: the run is being abandoned
+            results.put((batch, send(batch)))
+
+    threads = [threading.Thread(target=produce, name="contact-removal-batcher", daemon=True)]
+    threads += [
+        threading.Thread(target=work, name=f"contact-removal-sender-{number}", daemon=True)
+        for number in range(max_workers)
+    ]
+    for thread in threads:
+        thread.start()
+    finished = 0
+    try:
+        while finished < max_workers:
+            item = results.get()
+            if item is _DONE:
+                finished += 1
+                continue
+            on_done(*item)
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        stop.set() if failure else None
+        for thread in threads:
+            thread.join(timeout=60)
+    if failure:
+        raise failure[0]

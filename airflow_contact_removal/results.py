@@ -112,7 +112,15 @@ class BatchResult:
     duration_ms: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Shallow copy with fresh containers: asdict() deep-copies every identifier, which costs more
+        # than sending the batch once there are thousands of records.
+        record = dict(self.__dict__)
+        record["kinds"] = dict(self.kinds)
+        record["not_found_identifiers"] = list(self.not_found_identifiers)
+        record["vendor_counts"] = dict(self.vendor_counts)
+        if self.identifiers is not None:
+            record["identifiers"] = {kind: list(values) for kind, values in self.identifiers.items()}
+        return record
 
 
 @dataclass

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -303,7 +305,15 @@ class ContactRemovalHook(BaseHook):
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
-        session.verify = self.settings.verify
+        # requests re-reads the proxy and CA-bundle environment variables on every request (a scan of
+        # the whole environment, ~0.4 ms each time). Read them once, for this hook's base URL, and
+        # keep honouring them: HTTPS_PROXY / NO_PROXY and REQUESTS_CA_BUNDLE work as usual.
+        session.proxies.update(requests.utils.get_environ_proxies(self.settings.base_url))
+        verify = self.settings.verify
+        if verify is True:
+            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        session.verify = verify
+        session.trust_env = False
         return session
 
     @cached_property
@@ -356,6 +366,7 @@ class ContactRemovalHook(BaseHook):
         all_headers.update(self.auth_headers(self._api_key.reveal()))
         data = json.dumps(json_body, separators=(",", ":")) if json_body is not None else None
         attempts = 0
+        debug = self.log.isEnabledFor(logging.DEBUG)
 
         def attempt() -> requests.Response:
             nonlocal attempts
@@ -379,14 +390,15 @@ class ContactRemovalHook(BaseHook):
                 # Includes a connection dropped mid-answer: the request may or may not have been
                 # processed, and sending a removal again is safe (Migma's is keyed for replay).
                 raise TransientFailure(f"connection failed ({_connection_reason(exc)})") from None
-            self.log.debug(
-                "%s %s -> HTTP %s in %.0f ms (attempt %d)",
-                method,
-                path,
-                response.status_code,
-                (time.monotonic() - started) * 1000,
-                attempts,
-            )
+            if debug:
+                self.log.debug(
+                    "%s %s -> HTTP %s in %.0f ms (attempt %d)",
+                    method,
+                    path,
+                    response.status_code,
+                    (time.monotonic() - started) * 1000,
+                    attempts,
+                )
             if response.status_code in RETRYABLE_STATUSES:
                 wait = self.retry_after(response)
                 if wait is not None:

@@ -321,10 +321,34 @@ def test_bad_extras_are_refused_before_any_request(m, monkeypatch, no_sleep, ext
     ("value", "verify"), [(True, True), ("true", True), (False, False), ("False", False)]
 )
 def test_verify_extra(monkeypatch, no_sleep, value, verify):
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     hook = hook_for(VENDORS["migma"], monkeypatch, no_sleep, extra={"project_id": "P1", "verify": value})
 
     assert hook.settings.verify is verify
     assert hook.session.verify is verify
+
+
+def test_ca_bundle_and_proxy_environment_are_still_honoured(monkeypatch, no_sleep):
+    """The session reads them once instead of per request, but reads them."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/corp/ca.pem")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    hook = hook_for(VENDORS["migma"], monkeypatch, no_sleep, extra={"project_id": "P1"})
+
+    assert hook.session.verify == "/etc/corp/ca.pem"
+    assert hook.session.proxies["https"] == "http://proxy.corp:3128"
+    assert hook.session.trust_env is False
+
+
+def test_an_explicit_ca_bundle_extra_wins_over_the_environment(monkeypatch, no_sleep):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/corp/ca.pem")
+    hook = hook_for(
+        VENDORS["migma"], monkeypatch, no_sleep, extra={"project_id": "P1", "verify": "/my/ca.pem"}
+    )
+
+    assert hook.session.verify == "/my/ca.pem"
 
 
 def test_session_pool_fits_the_vendor_concurrency(monkeypatch, no_sleep):
