@@ -12,7 +12,7 @@ $(BIN)/python:
 # Pinned by constraints.txt so every machine gets the versions CI passed with.
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	@echo "Installing into $(VENV) (log: $(VENV)/install.log)..."
-	@$(BIN)/pip install -c constraints.txt -e ".[test]" > $(VENV)/install.log 2>&1 \
+	@$(BIN)/pip install -c constraints.txt -e ".[test,bench]" > $(VENV)/install.log 2>&1 \
 		|| { tail -n 40 $(VENV)/install.log; exit 1; }
 	@touch $(STAMP)
 
