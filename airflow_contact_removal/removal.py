@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_contact_removal.batching import Batch, ProgressLog, make_batches, run_concurrently
+from airflow_contact_removal.checkpoint import Checkpoint
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, ContactRemovalError, VendorAPIError
 from airflow_contact_removal.hooks.base import ContactRemovalHook
 from airflow_contact_removal.identifiers import IdentifierCleaner, InvalidRecord
-from airflow_contact_removal.results import BatchResult, RemovalSummary, reconcile
+from airflow_contact_removal.results import BatchOutcome, BatchResult, RemovalSummary, reconcile
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ def run_removal(
     *,
     logger: logging.Logger = log,
     results_sink: Callable[[dict[str, Any]], None] | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> RemovalReport:
     """
     Remove identifiers through ``hook``; every input ends in exactly one bucket of the summary.
@@ -114,6 +116,15 @@ def run_removal(
 
     :param results_sink: called with every batch record (``{"record": "batch", ...}``) and invalid
         input (``{"record": "invalid", ...}``) as they happen, e.g. to write them to a file.
+    :param checkpoint: batches an earlier try finished are taken from it instead of being sent, and
+        every batch that finishes without failure is added to it.
+
+    A batch the vendor refuses as invalid (HTTP 400/422) without naming the bad record is split in
+    halves and the halves sent again, until the bad records are isolated: they land in ``invalid``
+    with the vendor's message and the rest are removed. At most
+    :data:`SPLIT_EXTRA_REQUESTS_PER_BATCH` extra requests per batch; what is left unresolved after
+    that, or when no part of the batch is ever accepted (the refusal is about the request, not a
+    record), is reported failed with the vendor's error. Auth and server errors are never split.
     """
     started = time.monotonic()
     inputs = {kind: value for kind, value in request.identifiers.items() if value is not None}
@@ -155,9 +166,15 @@ def run_removal(
         confirmation=hook.confirmation,
     )
     kept: list[BatchResult] = []
+    rejected: list[InvalidRecord] = []
 
     def record(result: BatchResult) -> None:
         summary.add(result)
+        for item in result.rejected:
+            if results_sink is not None:
+                results_sink({"record": "invalid", **item})
+            else:
+                rejected.append(InvalidRecord(item["kind"], item["value"], item["reason"]))
         if results_sink is not None:
             results_sink({"record": "batch", **result.to_dict()})
             if result.status in ("failed", "partial"):
@@ -181,17 +198,23 @@ def run_removal(
         progress = ProgressLog(total_batches, total_valid, logger=logger)
 
         def send(batch: Batch) -> BatchResult:
+            if checkpoint is not None and (finished := checkpoint.finished(batch)) is not None:
+                result = BatchResult.from_dict(finished)
+                result.from_checkpoint = True
+                return result
             return _send_batch(hook, request, batch, options)
 
         def done(batch: Batch, result: BatchResult) -> None:
             record(result)
+            if checkpoint is not None and result.status == "ok" and not result.from_checkpoint:
+                checkpoint.add(batch, result.to_dict())
             progress.record(result.size, result.status != "ok")
 
         run_concurrently(batches, send, max_workers=concurrency, on_done=done)
         progress.log_line(final=True)
 
     summary.requested = cleaner.requested
-    summary.invalid = cleaner.invalid_count
+    summary.invalid += cleaner.invalid_count  # plus what the vendor rejected, added per batch
     summary.duplicates = cleaner.duplicates
     summary.duration_s = round(time.monotonic() - started, 3)
     logger.info(
@@ -205,7 +228,11 @@ def run_removal(
     )
     summary.check()
     kept.sort(key=lambda result: result.index)
-    return RemovalReport(summary, kept, cleaner.invalid)
+    if summary.resumed_batches:
+        logger.info(
+            "%d batch(es) were finished by an earlier try and not sent again", summary.resumed_batches
+        )
+    return RemovalReport(summary, kept, cleaner.invalid + rejected)
 
 
 def _reiterable(value: Any) -> Any:
@@ -241,6 +268,12 @@ def _batch_count(
     return None  # kinds batched apart: the split per kind is not known from the total
 
 
+#: HTTP statuses by which vendors refuse a request as invalid; only these lead to splitting a batch.
+VALIDATION_STATUSES = frozenset({400, 422})
+#: The most extra requests spent isolating invalid records in one batch.
+SPLIT_EXTRA_REQUESTS_PER_BATCH = 32
+
+
 def _send_batch(
     hook: ContactRemovalHook,
     request: RemovalRequest,
@@ -248,19 +281,31 @@ def _send_batch(
     options: Mapping[str, Any],
 ) -> BatchResult:
     """Send one batch; never raises: a failure becomes a ``failed`` record carrying the identifiers."""
-    key = None
-    if request.idempotency_scope:
-        key = idempotency_key(request.idempotency_scope, request.operation, request.list_id, batch)
     started = time.monotonic()
     try:
-        outcome = hook.remove_batch(
-            request.operation, batch.identifiers, list_id=request.list_id, idempotency_key=key, **options
-        )
-    except ContactRemovalError as exc:
+        outcome = _send_once(hook, request, batch, options)
+    except VendorAPIError as exc:
+        if exc.status_code in VALIDATION_STATUSES and not exc.retryable and batch.size > 1:
+            return _split(hook, request, batch, options, exc, started)
         return _failed_record(batch, exc, started)
     except Exception as exc:  # a bug or an unexpected library error must not lose the batch
         return _failed_record(batch, exc, started)
-    outcome = reconcile(batch.size, outcome)
+    return _outcome_record(batch, outcome, started)
+
+
+def _send_once(
+    hook: ContactRemovalHook, request: RemovalRequest, batch: Batch, options: Mapping[str, Any]
+) -> BatchOutcome:
+    key = None
+    if request.idempotency_scope:
+        key = idempotency_key(request.idempotency_scope, request.operation, request.list_id, batch)
+    outcome = hook.remove_batch(
+        request.operation, batch.identifiers, list_id=request.list_id, idempotency_key=key, **options
+    )
+    return reconcile(batch.size, outcome)
+
+
+def _outcome_record(batch: Batch, outcome: BatchOutcome, started: float) -> BatchResult:
     status = "ok" if outcome.failed == 0 else "partial"
     return BatchResult(
         index=batch.index,
@@ -283,7 +328,94 @@ def _send_batch(
     )
 
 
-def _failed_record(batch: Batch, exc: Exception, started: float) -> BatchResult:
+def _halves(batch: Batch) -> list[Batch]:
+    items = [(kind, value) for kind, values in batch.identifiers.items() for value in values]
+    middle = len(items) // 2
+    parts = []
+    for chunk in (items[:middle], items[middle:]):
+        identifiers: dict[str, list[str]] = {}
+        for kind, value in chunk:
+            identifiers.setdefault(kind, []).append(value)
+        parts.append(Batch(batch.index, identifiers))
+    return parts
+
+
+def _split(
+    hook: ContactRemovalHook,
+    request: RemovalRequest,
+    batch: Batch,
+    options: Mapping[str, Any],
+    refusal: VendorAPIError,
+    started: float,
+) -> BatchResult:
+    """Isolate the records a vendor refused as invalid by sending the batch again in halves."""
+    log.info(
+        "Batch %d (%d identifiers) refused as invalid (HTTP %s): splitting it to find the bad records",
+        batch.index,
+        batch.size,
+        refusal.status_code,
+    )
+    budget = SPLIT_EXTRA_REQUESTS_PER_BATCH
+    accepted: list[BatchOutcome] = []
+    rejected: list[tuple[Batch, VendorAPIError]] = []  # single records refused as invalid
+    unresolved: list[tuple[Batch, VendorAPIError]] = []  # parts left failed
+    attempts = refusal.attempts
+    queue = _halves(batch)
+    while queue:
+        part = queue.pop(0)
+        if budget <= 0:
+            unresolved.append((part, refusal))
+            continue
+        budget -= 1
+        try:
+            accepted.append(_send_once(hook, request, part, options))
+            attempts += accepted[-1].attempts
+        except VendorAPIError as exc:
+            attempts += exc.attempts
+            if exc.status_code not in VALIDATION_STATUSES or exc.retryable:
+                unresolved.append((part, exc))
+            elif part.size == 1:
+                rejected.append((part, exc))
+            else:
+                queue.extend(_halves(part))
+    if not accepted:
+        # No part was ever accepted: the refusal is about the request, not a record.
+        return _failed_record(batch, refusal, started, attempts=attempts)
+    result = BatchResult(
+        index=batch.index, size=batch.size, status="ok", kinds=batch.kinds, attempts=attempts
+    )
+    for outcome in accepted:
+        result.removed += outcome.removed
+        result.not_found += outcome.not_found
+        result.accepted += outcome.accepted
+        result.failed += outcome.failed
+        result.not_found_identifiers += outcome.not_found_identifiers
+        result.request_id = result.request_id or outcome.request_id
+    for part, exc in rejected:
+        ((kind, values),) = part.identifiers.items()
+        reason = f"rejected by {hook.hook_name}: {exc.vendor_message or exc.message}"[:300]
+        result.rejected.append({"kind": kind, "value": values[0], "reason": reason})
+    result.invalid = len(rejected)
+    requeue: dict[str, list[str]] = {}
+    for part, exc in unresolved:
+        result.failed += part.size
+        result.error = str(exc)[:1000]
+        for kind, values in part.identifiers.items():
+            requeue.setdefault(kind, []).extend(values)
+    if result.failed:
+        result.status = "partial"
+        result.identifiers = requeue or batch.identifiers
+    result.note = (
+        f"refused as invalid (HTTP {refusal.status_code}); split into parts: {len(rejected)} record(s) "
+        f"rejected, {sum(part.size for part, _ in unresolved)} unresolved"
+    )
+    result.duration_ms = int((time.monotonic() - started) * 1000)
+    return result
+
+
+def _failed_record(
+    batch: Batch, exc: Exception, started: float, *, attempts: int | None = None
+) -> BatchResult:
     is_vendor = isinstance(exc, VendorAPIError)
     if isinstance(exc, ContactRemovalError):
         # Built by this package from statuses and vendor codes: safe to log.
@@ -299,7 +431,7 @@ def _failed_record(batch: Batch, exc: Exception, started: float) -> BatchResult:
         status="failed",
         kinds=batch.kinds,
         failed=batch.size,
-        attempts=exc.attempts if is_vendor else 0,
+        attempts=attempts if attempts is not None else (exc.attempts if is_vendor else 0),
         http_status=exc.status_code if is_vendor else None,
         vendor_code=exc.vendor_code if is_vendor else None,
         error=message[:1000],

@@ -88,8 +88,10 @@ class BatchResult:
     ``status`` is ``ok`` (every identifier accounted for without failure), ``partial`` (the vendor
     answered but reported some identifiers failed), ``failed`` (the request failed: retries ran out,
     the vendor refused it, or its answer could not be read) or ``planned`` (dry run). ``partial`` and
-    ``failed`` records carry the batch's identifiers in ``identifiers`` so a downstream task can
-    re-queue them; re-sending an identifier that was in fact removed is harmless.
+    ``failed`` records carry the identifiers to re-queue in ``identifiers``; re-sending an identifier
+    that was in fact removed is harmless. ``invalid``/``rejected`` are identifiers the vendor refused
+    as invalid, isolated by splitting a batch it rejected (see :func:`~airflow_contact_removal.removal.run_removal`).
+    ``from_checkpoint`` marks a batch an earlier try of the task finished, not sent again.
     """
 
     index: int
@@ -100,7 +102,9 @@ class BatchResult:
     not_found: int = 0
     accepted: int = 0
     failed: int = 0
+    invalid: int = 0
     not_found_identifiers: list[str] = field(default_factory=list)
+    rejected: list[dict[str, str]] = field(default_factory=list)
     request_id: str | None = None
     attempts: int = 0
     http_status: int | None = None
@@ -110,6 +114,12 @@ class BatchResult:
     vendor_counts: dict[str, Any] = field(default_factory=dict)
     identifiers: dict[str, list[str]] | None = None
     duration_ms: int = 0
+    from_checkpoint: bool = False
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> BatchResult:
+        """A record read back (e.g. from a checkpoint); unknown keys are ignored."""
+        return cls(**{name: record[name] for name in cls.__dataclass_fields__ if name in record})
 
     def to_dict(self) -> dict[str, Any]:
         # Shallow copy with fresh containers: asdict() deep-copies every identifier, which costs more
@@ -117,6 +127,7 @@ class BatchResult:
         record = dict(self.__dict__)
         record["kinds"] = dict(self.kinds)
         record["not_found_identifiers"] = list(self.not_found_identifiers)
+        record["rejected"] = [dict(item) for item in self.rejected]
         record["vendor_counts"] = dict(self.vendor_counts)
         if self.identifiers is not None:
             record["identifiers"] = {kind: list(values) for kind, values in self.identifiers.items()}
@@ -147,6 +158,7 @@ class RemovalSummary:
     duration_s: float = 0.0
     results_path: str | None = None
     xcom_note: str | None = None
+    resumed_batches: int = 0
 
     def add(self, result: BatchResult) -> None:
         """Fold one batch's record into the totals."""
@@ -158,6 +170,8 @@ class RemovalSummary:
         self.not_found += result.not_found
         self.accepted += result.accepted
         self.failed += result.failed
+        self.invalid += result.invalid
+        self.resumed_batches += int(result.from_checkpoint)
         if result.status in ("failed", "partial"):
             self.batches_failed += 1
 

@@ -270,8 +270,8 @@ def test_no_input_removes_nothing_and_succeeds(context, emails):
 
 def _one_batch_refused(request, context):
     if "bad0@x.com" in request.json()["emails"]:
-        context.status_code = 400
-        return {"success": False, "error": "Invalid email list", "code": "VALIDATION_ERROR"}
+        context.status_code = 403
+        return {"success": False, "error": "Project access denied", "code": "FORBIDDEN"}
     return migma_answer(request, context)
 
 
@@ -281,17 +281,17 @@ def test_fail_on_error_attempts_every_batch_pushes_results_then_fails(context):
     with requests_mock.Mocker() as m, pytest.raises(ContactRemovalError) as raised:
         m.post(MIGMA_URL, json=_one_batch_refused)
         operator.execute(context)
-    assert m.call_count == 3  # the 400 was not retried, and the other batches still ran
+    assert m.call_count == 3  # the 403 was not retried, and the other batches still ran
     assert "1000 of 2500 identifier(s) failed in 1 of 3 batch(es)" in str(raised.value)
     summary = context["ti"].xcom["summary"]
     assert summary["failed"] == 1000 and summary["removed"] == 1500
     assert_accounted(summary)
     failed = [r for r in context["ti"].xcom["batch_results"] if r["status"] == "failed"]
     assert len(failed) == 1
-    assert failed[0]["http_status"] == 400 and failed[0]["vendor_code"] == "VALIDATION_ERROR"
+    assert failed[0]["http_status"] == 403 and failed[0]["vendor_code"] == "FORBIDDEN"
     assert failed[0]["attempts"] == 1
     assert failed[0]["identifiers"]["emails"] == emails[:1000]
-    assert "Invalid email list" in failed[0]["error"]
+    assert "Project access denied" in failed[0]["error"]
 
 
 def test_fail_on_error_false_succeeds_and_leaves_the_decision_downstream(context):
@@ -322,3 +322,58 @@ def test_template_fields_cover_every_identifier_argument():
     assert {"list_id", "emails", "contact_ids", "phone_numbers", "user_ids", "webhook_uri"} <= set(
         RemoveFromListOperator.template_fields
     )
+
+
+def _refuses(bad: set[str], status: int = 400):
+    def answer(request, context):
+        emails = request.json()["emails"]
+        if bad & set(emails):
+            context.status_code = status
+            return {"success": False, "error": "Invalid email in request", "code": "VALIDATION_ERROR"}
+        return migma_answer(request, context)
+
+    return answer
+
+
+def test_a_batch_refused_as_invalid_is_split_until_the_bad_records_are_isolated(context):
+    emails = [f"u{i}@x.com" for i in range(100)]
+    bad = {"u17@x.com", "u80@x.com"}
+    with requests_mock.Mocker() as m:
+        m.post(MIGMA_URL, json=_refuses(bad))
+        summary = RemoveContactsOperator(task_id="remove", conn_id="migma_default", emails=emails).execute(
+            context
+        )
+    assert summary["removed"] == 98 and summary["invalid"] == 2 and summary["failed"] == 0
+    assert_accounted(summary)
+    invalid = context["ti"].xcom["invalid"]
+    assert sorted(item["value"] for item in invalid) == sorted(bad)
+    assert all(item["reason"] == "rejected by Migma: Invalid email in request" for item in invalid)
+    record = context["ti"].xcom["batch_results"][0]
+    assert record["status"] == "ok" and record["invalid"] == 2
+    assert "split" in record["note"]
+    assert m.call_count <= 1 + 2 * 2 * 7  # two bad records, log2(100) levels: bounded
+
+
+def test_a_refusal_about_the_request_itself_is_failed_not_invalid(context):
+    emails = [f"u{i}@x.com" for i in range(1000)]
+    with requests_mock.Mocker() as m:
+        m.post(MIGMA_URL, json=_refuses(set(emails)))
+        summary = RemoveContactsOperator(
+            task_id="remove", conn_id="migma_default", emails=emails, fail_on_error=False
+        ).execute(context)
+    assert summary["failed"] == 1000 and summary["invalid"] == 0
+    assert_accounted(summary)
+    assert m.call_count <= 1 + 32  # the split budget
+    assert context["ti"].xcom["batch_results"][0]["identifiers"]["emails"] == emails
+
+
+@pytest.mark.parametrize("status", [401, 403, 409])
+def test_auth_and_conflict_refusals_are_never_split(context, status):
+    emails = [f"u{i}@x.com" for i in range(100)]
+    with requests_mock.Mocker() as m:
+        m.post(MIGMA_URL, json=_refuses({"u1@x.com"}, status=status))
+        summary = RemoveContactsOperator(
+            task_id="remove", conn_id="migma_default", emails=emails, fail_on_error=False
+        ).execute(context)
+    assert m.call_count == 1
+    assert summary["failed"] == 100 and summary["invalid"] == 0
