@@ -20,11 +20,10 @@ harmless).
 from __future__ import annotations
 
 import ast
-import copy
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from airflow_contact_removal.results import BatchResult, RemovalSummary
@@ -45,6 +44,7 @@ REASON_NO_OUTCOME = "no outcome reported"
 CONTACT_FIELDS = {"emails": "email", "phone_numbers": "phone", "user_ids": "userId"}
 _KIND_OF_FIELD = {value: key for key, value in CONTACT_FIELDS.items()}
 
+_FAILED_STATUSES = ("failed", "partial")
 _BATCH_FIELDS = {item.name for item in fields(BatchResult)}
 _SUMMARY_FIELDS = {item.name for item in fields(RemovalSummary)}
 
@@ -75,7 +75,7 @@ def request_ids_from(value: Any) -> list[str]:
         value = [value]
     if isinstance(value, Mapping):
         value = [value]
-    ids: list[str] = []
+    ids: dict[str, None] = {}
     for item in value:
         if isinstance(item, Mapping):
             if not item.get("request_id") or not _count(item.get("accepted")):
@@ -83,9 +83,8 @@ def request_ids_from(value: Any) -> list[str]:
             item = item["request_id"]
         if not isinstance(item, str) or not item.strip():
             raise ValueError(f"a Wooxy request id must be a non-empty string, got {type(item).__name__}")
-        if item.strip() not in ids:
-            ids.append(item.strip())
-    return ids
+        ids[item.strip()] = None
+    return list(ids)
 
 
 def batch_records_from(value: Any) -> list[dict[str, Any]] | None:
@@ -98,7 +97,7 @@ def batch_records_from(value: Any) -> list[dict[str, Any]] | None:
 
 def _parse_rendered(value: Any) -> Any:
     """A list rendered by a template as a string (JSON, or a Python literal) back to a list."""
-    if not isinstance(value, str) or not value.strip()[:1] in ("[", "{"):
+    if not isinstance(value, str) or value.strip()[:1] not in ("[", "{"):
         return value
     try:
         return json.loads(value)
@@ -113,19 +112,27 @@ def _parse_rendered(value: Any) -> Any:
 def status_to_dict(status: Any) -> dict[str, Any]:
     """
     A request status as a plain dict: ``request_id``, ``status``, ``successes`` (contact objects) and
-    ``errors`` (``{"error", "human_error", "contact"}``).
+    ``errors`` (``{"error", "human_error", "contact"}``). The contact objects are shared, not copied.
 
     :param status: a :class:`~airflow_contact_removal.hooks.wooxy.WooxyRequestStatus` or such a dict.
     """
-    if is_dataclass(status) and not isinstance(status, type):
-        status = asdict(status)
-    if not isinstance(status, Mapping):
+    if isinstance(status, Mapping):
+        request_id, state = status.get("request_id"), status.get("status")
+        successes, errors = status.get("successes") or [], status.get("errors") or []
+    elif hasattr(status, "successes") and hasattr(status, "errors"):
+        request_id, state = status.request_id, status.status
+        successes = status.successes
+        errors = [
+            {"error": item.error, "human_error": item.human_error, "contact": item.contact}
+            for item in status.errors
+        ]
+    else:
         raise TypeError(f"expected a Wooxy request status, got {type(status).__name__}")
     return {
-        "request_id": status.get("request_id"),
-        "status": status.get("status"),
-        "successes": [item for item in status.get("successes") or [] if isinstance(item, Mapping)],
-        "errors": [item for item in status.get("errors") or [] if isinstance(item, Mapping)],
+        "request_id": request_id,
+        "status": state,
+        "successes": [item for item in successes if isinstance(item, Mapping)],
+        "errors": [item for item in errors if isinstance(item, Mapping)],
     }
 
 
@@ -164,24 +171,28 @@ class WooxyPollState:
         :param unknown_ids: the ids Wooxy did not know.
         """
         ids = list(dict.fromkeys(request_ids))
-        unknown = [request_id for request_id in dict.fromkeys(unknown_ids) if request_id in ids]
+        wanted = set(ids)
+        unknown = [request_id for request_id in dict.fromkeys(unknown_ids) if request_id in wanted]
+        unknown_set = set(unknown)
         last = {}
         for request_id, status in statuses.items():
-            if request_id in ids and request_id not in unknown:
-                last[request_id] = status if isinstance(status, str | None) else status_to_dict(status)["status"]
+            if request_id in wanted and request_id not in unknown_set:
+                last[request_id] = (
+                    status if isinstance(status, str | None) else status_to_dict(status)["status"]
+                )
         return cls(request_ids=ids, statuses=last, unknown_ids=unknown)
 
     @property
     def final_ids(self) -> list[str]:
         """Ids whose last status is final."""
-        return [i for i in self.request_ids if i not in self.unknown_ids and is_final(self.statuses.get(i))]
+        unknown = set(self.unknown_ids)
+        return [i for i in self.request_ids if i not in unknown and is_final(self.statuses.get(i))]
 
     @property
     def pending_ids(self) -> list[str]:
         """Ids not final yet (or never read), and not unknown."""
-        return [
-            i for i in self.request_ids if i not in self.unknown_ids and not is_final(self.statuses.get(i))
-        ]
+        unknown = set(self.unknown_ids)
+        return [i for i in self.request_ids if i not in unknown and not is_final(self.statuses.get(i))]
 
     @property
     def done(self) -> bool:
@@ -247,6 +258,7 @@ class FoldTotals:
     :param removed: of which Wooxy confirmed removed.
     :param failed: of which failed: a Wooxy error, no outcome, an unknown id or a timeout.
     :param contact_errors: of the failed, those Wooxy reported with an error of its own.
+    :param batches_failed: batches that folding turned ``failed`` or ``partial``.
     """
 
     requests: int = 0
@@ -257,6 +269,7 @@ class FoldTotals:
     removed: int = 0
     failed: int = 0
     contact_errors: int = 0
+    batches_failed: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -307,7 +320,7 @@ def fold_outcomes(
     totals = FoldTotals()
     folded = []
     for original in batch_results:
-        record = copy.deepcopy(dict(original))
+        record = dict(original)  # a new record; nested values are replaced, never modified
         request_id = record.get("request_id")
         accepted = _count(record.get("accepted"))
         if not request_id or accepted == 0:
@@ -329,6 +342,8 @@ def fold_outcomes(
             totals.contact_errors += _fold_final(record, accepted, status)
         totals.removed += record["removed"] - _count(original.get("removed"))
         totals.failed += record["failed"] - _count(original.get("failed"))
+        if record["status"] in _FAILED_STATUSES and original.get("status") not in _FAILED_STATUSES:
+            totals.batches_failed += 1
         _check_record(record)
         folded.append(record)
     return folded, totals
@@ -342,7 +357,9 @@ def _fail_whole_batch(record: dict[str, Any], accepted: int, reason: str) -> Non
     record["contact_errors"] = []
     if not record.get("identifiers"):
         record["identifiers"] = None
-        record["note"] = _join(record.get("note"), "the batch's identifiers were not kept: re-queue from the input")
+        record["note"] = _join(
+            record.get("note"), "the batch's identifiers were not kept: re-queue from the input"
+        )
 
 
 def _fold_final(record: dict[str, Any], accepted: int, status: dict[str, Any]) -> int:
@@ -354,14 +371,18 @@ def _fold_final(record: dict[str, Any], accepted: int, status: dict[str, Any]) -
         removed, failures, strays = _match(sent, successes, errors)
     else:
         removed, failures, strays = len(successes), [_failure_of_error(item) for item in errors], 0
-        record["note"] = _join(record.get("note"), "the batch's identifiers were not kept: counted from Wooxy's report")
+        record["note"] = _join(
+            record.get("note"), "the batch's identifiers were not kept: counted from Wooxy's report"
+        )
     removed = min(removed, accepted)
     failed = accepted - removed
     unnamed = failed - len(failures)
     if unnamed > 0 and not sent:
         record["note"] = _join(record.get("note"), f"{unnamed} failed identifier(s) were not named by Wooxy")
     if strays:
-        record["note"] = _join(record.get("note"), f"Wooxy reported {strays} contact(s) not sent in this batch")
+        record["note"] = _join(
+            record.get("note"), f"Wooxy reported {strays} contact(s) not sent in this batch"
+        )
 
     record["accepted"] = 0
     record["removed"] = _count(record.get("removed")) + removed
@@ -422,7 +443,9 @@ def _match(
     return removed, failures, strays
 
 
-def _failure(kind: str, identifier: str | None, reason: Any, item: Mapping[str, Any] | None) -> dict[str, Any]:
+def _failure(
+    kind: str, identifier: str | None, reason: Any, item: Mapping[str, Any] | None
+) -> dict[str, Any]:
     vendor_error = item.get("error") if item is not None else None
     return {
         "kind": kind,
@@ -458,7 +481,9 @@ def _contact_keys(contact: Any) -> list[tuple[str, str]]:
 def _check_record(record: Mapping[str, Any]) -> None:
     total = sum(_count(record.get(name)) for name in ("removed", "not_found", "accepted", "failed"))
     if total != _count(record.get("size")):
-        raise AssertionError(f"batch {record.get('index')}: counts add up to {total}, size is {record.get('size')}")
+        raise AssertionError(
+            f"batch {record.get('index')}: counts add up to {total}, size is {record.get('size')}"
+        )
 
 
 def _count(value: Any) -> int:
@@ -470,23 +495,40 @@ def _join(first: str | None, second: str) -> str:
 
 
 # The whole run ---------------------------------------------------------------------------------------
-def folded_summary(summary: Mapping[str, Any] | None, batch_results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def folded_summary(
+    summary: Mapping[str, Any] | None,
+    batch_results: Sequence[Mapping[str, Any]],
+    totals: FoldTotals | None = None,
+) -> dict[str, Any]:
     """
-    The run's summary with its bucket totals recomputed from the (folded) batch records.
+    The run's summary after folding, in the operator's shape; raises ``AssertionError`` if the
+    accounting identity does not hold.
 
-    ``requested``, ``invalid``, ``duplicates`` and the run's settings come from ``summary``; without
-    one (the records came from another task), ``requested`` is the sum of the batch sizes. Raises
-    ``AssertionError`` if the accounting identity does not hold.
+    * With the operator's ``summary`` and the fold's ``totals``: the fold's moves are applied to it
+      (``accepted`` down, ``removed`` and ``failed`` up). The records may then be a subset of the run's
+      (the operator keeps XCom small by dropping ``ok`` records): the totals stay right, and any
+      ``accepted`` left over is what no record or request id covered.
+    * Otherwise the bucket totals are recomputed from ``batch_results``; ``requested``, ``invalid``
+      and ``duplicates`` come from ``summary`` when given, else ``requested`` is the sum of the sizes.
 
     :param summary: the operator's summary (``RemovalSummary.to_dict()``), or ``None``.
-    :param batch_results: the batch records.
+    :param batch_results: the folded batch records.
+    :param totals: what folding did (:func:`fold_outcomes`).
     """
     kept = {name: value for name, value in (summary or {}).items() if name in _SUMMARY_FIELDS}
-    for name in ("removed", "not_found", "accepted", "failed", "batches", "batches_failed", "planned"):
-        kept.pop(name, None)
     kept.setdefault("vendor", "wooxy")
     kept.setdefault("operation", "remove_from_list")
     kept.setdefault("confirmation", "asynchronous")
+    if summary is not None and totals is not None:
+        result = RemovalSummary(**kept)
+        result.accepted -= totals.accepted
+        result.removed += totals.removed
+        result.failed += totals.failed
+        result.batches_failed += totals.batches_failed
+        result.check()
+        return result.to_dict()
+    for name in ("removed", "not_found", "accepted", "failed", "batches", "batches_failed", "planned"):
+        kept.pop(name, None)
     if summary is None:
         kept["requested"] = sum(_count(record.get("size")) for record in batch_results)
     result = RemovalSummary(**kept)
@@ -497,7 +539,12 @@ def folded_summary(summary: Mapping[str, Any] | None, batch_results: Sequence[Ma
 
 
 def records_for_requests(
-    request_ids: Sequence[str], statuses: Mapping[str, Any], unknown_ids: Iterable[str] = ()
+    request_ids: Sequence[str],
+    statuses: Mapping[str, Any],
+    unknown_ids: Iterable[str] = (),
+    *,
+    pending_reason: str = REASON_TIMEOUT,
+    first_index: int = 0,
 ) -> list[dict[str, Any]]:
     """
     Batch records for request ids given without the operator's ``batch_results`` (the removal ran
@@ -507,11 +554,11 @@ def records_for_requests(
     """
     unknown = set(unknown_ids)
     records = []
-    for index, request_id in enumerate(request_ids):
+    for index, request_id in enumerate(request_ids, start=first_index):
         status = statuses.get(request_id)
         status = status_to_dict(status) if status is not None else None
         if request_id in unknown or status is None or not is_final(status["status"]):
-            reason = REASON_UNKNOWN if request_id in unknown else REASON_TIMEOUT
+            reason = REASON_UNKNOWN if request_id in unknown else pending_reason
             record = BatchResult(index, 0, "failed", {}, request_id=request_id, error=reason).to_dict()
         else:
             size = len(status["successes"]) + len(status["errors"])
@@ -564,19 +611,38 @@ def complete(
     """
     Fold a finished wait into the run's records and summary.
 
-    :param batch_results: the operator's batch records, or ``None`` to rebuild them from ``statuses``
-        (:func:`records_for_requests`).
-    :param summary: the operator's summary, or ``None``.
+    :param batch_results: the operator's batch records, or ``None``. A request id of ``state`` that no
+        record carries gets a record rebuilt from Wooxy's report (:func:`records_for_requests`).
+    :param summary: the operator's summary, or ``None`` (see :func:`folded_summary`).
     :param state: where the wait ended; its pending ids are folded as timed out (or, when
         ``state.error`` is set, as "could not read Wooxy's status").
     :param statuses: the full statuses (with per-contact results) of the final requests. A request the
         state calls final but that is missing here (it expired in between) counts as unknown.
     """
     unknown = list(state.unknown_ids) + [i for i in state.final_ids if i not in statuses]
-    if batch_results is None:
-        batch_results = records_for_requests(state.request_ids, statuses, unknown)
-    reason = f"could not read Wooxy's status: {state.error}" if state.error else REASON_TIMEOUT
-    records, totals = fold_outcomes(
-        batch_results, statuses, unknown, state.pending_ids, timeout_reason=reason[:300]
+    statuses = dict(statuses)
+    for request_id in state.pending_ids:
+        # The last status seen, so a timed-out batch says what Wooxy was still doing.
+        if request_id not in statuses and state.statuses.get(request_id):
+            statuses[request_id] = {"request_id": request_id, "status": state.statuses[request_id]}
+    reason = (f"could not read Wooxy's status: {state.error}" if state.error else REASON_TIMEOUT)[:300]
+    records = [dict(record) for record in batch_results or []]
+    covered = {record.get("request_id") for record in records}
+    uncovered = [request_id for request_id in state.request_ids if request_id not in covered]
+    next_index = max((_count(record.get("index")) for record in records), default=-1) + 1
+    rebuilt = records_for_requests(
+        uncovered, statuses, unknown, pending_reason=reason, first_index=next_index
     )
-    return WooxyCompletion(records, folded_summary(summary, records), totals, state)
+    folded, totals = fold_outcomes(
+        records + rebuilt, statuses, unknown, state.pending_ids, timeout_reason=reason
+    )
+    for record in rebuilt:
+        # A rebuilt record of an unknown or pending request holds nothing to fold: count the request here.
+        if record["status"] == "failed":
+            totals.requests += 1
+            totals.batches_failed += 1
+            if record["request_id"] in unknown:
+                totals.unknown += 1
+            else:
+                totals.timed_out += 1
+    return WooxyCompletion(folded, folded_summary(summary, folded, totals), totals, state)

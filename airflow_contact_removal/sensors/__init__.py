@@ -1,0 +1,7 @@
+"""Sensors: wait in a task of their own for an outcome another task started."""
+
+from __future__ import annotations
+
+from airflow_contact_removal.sensors.wooxy import WooxyRequestSensor
+
+__all__ = ["WooxyRequestSensor"]

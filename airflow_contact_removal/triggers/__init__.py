@@ -1,0 +1,7 @@
+"""Triggers: waits that run in Airflow's triggerer, holding no worker slot."""
+
+from __future__ import annotations
+
+from airflow_contact_removal.triggers.wooxy import WooxyRequestTrigger
+
+__all__ = ["WooxyRequestTrigger"]
