@@ -47,6 +47,8 @@ class RemovalRequest:
     :param idempotency_scope: a string naming this run (dag, run, task, map index); batches then
         carry an idempotency key derived from it and their content, for vendors that honour one.
     :param batch_options: vendor options passed with every batch (e.g. Wooxy's ``webhook_uri``).
+    :param keep_identifiers: keep every batch's identifiers in its record, not only failed ones (to
+        match Wooxy's later per-contact outcome back to them).
     """
 
     operation: str
@@ -58,6 +60,7 @@ class RemovalRequest:
     max_contacts: int | None = None
     idempotency_scope: str | None = None
     batch_options: dict[str, Any] = field(default_factory=dict)
+    keep_identifiers: bool = False
 
 
 @dataclass
@@ -202,7 +205,10 @@ def run_removal(
                 result = BatchResult.from_dict(finished)
                 result.from_checkpoint = True
                 return result
-            return _send_batch(hook, request, batch, options)
+            result = _send_batch(hook, request, batch, options)
+            if request.keep_identifiers and result.identifiers is None:
+                result.identifiers = batch.identifiers
+            return result
 
         def done(batch: Batch, result: BatchResult) -> None:
             record(result)

@@ -43,3 +43,13 @@ def airflow_db():
 
     db.initdb()
     return os.environ["AIRFLOW_HOME"]
+
+
+@pytest.fixture(autouse=True)
+def checkpoint_folder(tmp_path, monkeypatch):
+    """Each test gets its own checkpoint folder, so no test resumes from another's checkpoint."""
+    from airflow_contact_removal.operators import remove
+
+    folder = tmp_path / "checkpoints"
+    monkeypatch.setattr(remove, "default_checkpoint_folder", lambda: str(folder))
+    return folder

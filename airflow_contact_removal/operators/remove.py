@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, conf
 
+from airflow_contact_removal.checkpoint import Checkpoint, checkpoint_file, default_checkpoint_folder
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, ContactRemovalError
 from airflow_contact_removal.files import FileIdentifiers, JsonLinesWriter
 from airflow_contact_removal.hooks import get_removal_hook
 from airflow_contact_removal.hooks.base import REMOVE_CONTACTS, REMOVE_FROM_LIST
+from airflow_contact_removal.hooks.wooxy import WooxyHook
 from airflow_contact_removal.removal import RemovalReport, RemovalRequest, run_removal
-from airflow_contact_removal.results import fit_for_xcom
+from airflow_contact_removal.results import XCOM_LIMIT_BYTES, fit_for_xcom
+from airflow_contact_removal.triggers.wooxy import WooxyRequestTrigger
+from airflow_contact_removal.wooxy_completion import request_ids_from
+from airflow_contact_removal.wooxy_wait import finish_from_event, wait_for_requests
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -49,9 +56,13 @@ class _ContactRemovalOperator(BaseOperator):
         input_format: str = "auto",
         column: str | None = None,
         results_path: str | None = None,
+        checkpoint: bool = True,
+        checkpoint_path: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.checkpoint = checkpoint
+        self.checkpoint_path = checkpoint_path
         self.conn_id = conn_id
         self.emails = emails
         self.batch_size = batch_size
@@ -93,15 +104,42 @@ class _ContactRemovalOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         hook = get_removal_hook(self.conn_id)
-        request = self.removal_request(context)
-        if self.results_path:
-            with JsonLinesWriter(self.results_path) as writer:
-                report = run_removal(hook, request, logger=self.log, results_sink=writer.write)
-            report.summary.results_path = str(self.results_path)
-            self.log.info("Wrote %d result record(s) to %s", writer.lines, self.results_path)
-        else:
-            report = run_removal(hook, request, logger=self.log)
+        report = self.remove(context, hook, self.removal_request(context))
         summary = self.push_results(context, report)
+        self.log_summary(hook, report)
+        self.fail_if_needed(report.summary.to_dict())
+        return summary
+
+    def remove(self, context: Context, hook, request: RemovalRequest) -> RemovalReport:
+        """Run the removal, with the checkpoint and the results file when they are asked for."""
+        checkpoint = None
+        if self.checkpoint and not self.dry_run:
+            ti = context["ti"]
+            folder = self.checkpoint_path or default_checkpoint_folder()
+            run_id = context.get("run_id") or ti.run_id
+            checkpoint = Checkpoint(checkpoint_file(folder, ti.dag_id, run_id, ti.task_id, ti.map_index))
+        try:
+            if self.results_path:
+                with JsonLinesWriter(self.results_path) as writer:
+                    report = run_removal(
+                        hook, request, logger=self.log, results_sink=writer.write, checkpoint=checkpoint
+                    )
+                report.summary.results_path = str(self.results_path)
+                self.log.info("Wrote %d result record(s) to %s", writer.lines, self.results_path)
+            else:
+                report = run_removal(hook, request, logger=self.log, checkpoint=checkpoint)
+        except BaseException:
+            if checkpoint is not None:
+                checkpoint.close()  # kept: the next try resumes from it
+            raise
+        if checkpoint is not None:
+            if report.summary.failed:
+                checkpoint.close()  # kept: a retry re-sends only what did not finish
+            else:
+                checkpoint.remove()
+        return report
+
+    def log_summary(self, hook, report: RemovalReport) -> None:
         self.log.info(
             "%s %s: requested %d, removed %d, not found %d, accepted %d, invalid %d, duplicates %d, "
             "failed %d, in %d batch(es)",
@@ -116,17 +154,34 @@ class _ContactRemovalOperator(BaseOperator):
             report.summary.failed,
             report.summary.batches,
         )
-        if report.summary.failed and self.fail_on_error:
+
+    def fail_if_needed(self, summary: dict[str, Any]) -> None:
+        """With ``fail_on_error``, fail the task (after XCom was pushed) when anything failed."""
+        if summary["failed"] and self.fail_on_error:
             raise ContactRemovalError(
-                f"{report.summary.failed} of {report.summary.requested} identifier(s) failed in "
-                f"{report.summary.batches_failed} of {report.summary.batches} batch(es) "
-                f"(removed {report.summary.removed}, not found {report.summary.not_found}, "
-                f"accepted {report.summary.accepted}, invalid {report.summary.invalid}, "
-                f"duplicates {report.summary.duplicates}); failed identifiers are in XCom 'batch_results'"
+                f"{summary['failed']} of {summary['requested']} identifier(s) failed in "
+                f"{summary['batches_failed']} of {summary['batches']} batch(es) "
+                f"(removed {summary['removed']}, not found {summary['not_found']}, "
+                f"accepted {summary['accepted']}, invalid {summary['invalid']}, "
+                f"duplicates {summary['duplicates']}); failed identifiers are in XCom 'batch_results'"
+                + (f" and {summary['results_path']}" if summary.get("results_path") else "")
             )
-        return summary
 
     def push_results(self, context: Context, report: RemovalReport) -> dict[str, Any]:
+        return self.push(
+            context,
+            report.summary.to_dict(),
+            [result.to_dict() for result in report.batch_results],
+            [record.to_dict() for record in report.invalid],
+        )
+
+    def push(
+        self,
+        context: Context,
+        summary: dict[str, Any],
+        batch_results: list[dict[str, Any]],
+        invalid: list[dict[str, Any]] | None,
+    ) -> dict[str, Any]:
         """
         Push the summary, and the batch records and invalid inputs unless they went to ``results_path``.
 
@@ -135,19 +190,19 @@ class _ContactRemovalOperator(BaseOperator):
         """
         ti = context["ti"]
         if not self.results_path:
-            batch_results, batch_note = fit_for_xcom([result.to_dict() for result in report.batch_results])
-            invalid, invalid_note = fit_for_xcom([record.to_dict() for record in report.invalid])
-            notes = [
-                note for note in (batch_note, invalid_note and f"invalid inputs: {invalid_note}") if note
-            ]
+            batch_results, batch_note = fit_for_xcom(batch_results)
+            notes = [batch_note]
+            if invalid is not None:
+                invalid, invalid_note = fit_for_xcom(invalid)
+                notes.append(invalid_note and f"invalid inputs: {invalid_note}")
+                ti.xcom_push(key="invalid", value=invalid)
+            notes = [note for note in notes if note]
             if notes:
-                report.summary.xcom_note = "; ".join(notes)
+                summary["xcom_note"] = "; ".join(notes)
                 self.log.warning(
-                    "XCom kept small: %s. Set results_path to keep every record.", report.summary.xcom_note
+                    "XCom kept small: %s. Set results_path to keep every record.", summary["xcom_note"]
                 )
             ti.xcom_push(key="batch_results", value=batch_results)
-            ti.xcom_push(key="invalid", value=invalid)
-        summary = report.summary.to_dict()
         ti.xcom_push(key="summary", value=summary)
         return summary
 
@@ -175,6 +230,12 @@ class RemoveContactsOperator(_ContactRemovalOperator):
     :param results_path: write every batch record and invalid input there as JSON lines (each with a
         ``record`` field: ``batch`` or ``invalid``); XCom then carries only the summary and the path.
         (templated)
+    :param checkpoint: remember the batches that finished, in a file per task instance, so that a
+        retry after a crash (or a failure) does not send them again; removed when a run ends with
+        nothing failed. Default ``True``.
+    :param checkpoint_path: the folder for checkpoint files: any ``ObjectStoragePath`` URL or local
+        path (default ``$AIRFLOW_HOME/contact_removal_checkpoints``). Use shared storage when retries
+        may run on another worker. (templated)
     """
 
     template_fields: Sequence[str] = (
@@ -184,6 +245,7 @@ class RemoveContactsOperator(_ContactRemovalOperator):
         "input_path",
         "column",
         "results_path",
+        "checkpoint_path",
     )
     operation = REMOVE_CONTACTS
 
@@ -215,6 +277,16 @@ class RemoveFromListOperator(_ContactRemovalOperator):
     :param input_format: ``csv``, ``text``, ``jsonl`` or ``auto``.
     :param column: the CSV header or JSON key holding the identifier. (templated)
     :param results_path: JSON-lines file for every batch record and invalid input. (templated)
+    :param checkpoint: remember finished batches so a retry after a crash does not send them again
+        (see :class:`RemoveContactsOperator`).
+    :param checkpoint_path: folder (any ``ObjectStoragePath``) for the checkpoint files.
+    :param wait_for_completion: Wooxy only: after every batch was accepted, wait until Wooxy has
+        processed each request and fold its per-contact outcome in: accepted identifiers become
+        removed or failed (with Wooxy's ``humanError``). Unknown or expired request ids and a timeout
+        are failures, never success.
+    :param poll_interval: seconds between ``request/find`` polls while waiting.
+    :param completion_timeout: seconds to wait for Wooxy in all.
+    :param deferrable: wait in the triggerer (no worker slot held) rather than in the worker.
     """
 
     template_fields: Sequence[str] = (
@@ -230,6 +302,7 @@ class RemoveFromListOperator(_ContactRemovalOperator):
         "input_kind",
         "column",
         "results_path",
+        "checkpoint_path",
     )
     operation = REMOVE_FROM_LIST
 
@@ -244,10 +317,18 @@ class RemoveFromListOperator(_ContactRemovalOperator):
         user_ids: Any = None,
         webhook_uri: str | None = None,
         input_kind: str = "emails",
+        wait_for_completion: bool = False,
+        poll_interval: float = 30.0,
+        completion_timeout: float = 6 * 3600.0,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
         super().__init__(conn_id=conn_id, emails=emails, **kwargs)
         self.input_kind = input_kind
+        self.wait_for_completion = wait_for_completion
+        self.poll_interval = poll_interval
+        self.completion_timeout = completion_timeout
+        self.deferrable = deferrable
         self.list_id = list_id
         self.contact_ids = contact_ids
         self.phone_numbers = phone_numbers
@@ -271,7 +352,73 @@ class RemoveFromListOperator(_ContactRemovalOperator):
         request = super().removal_request(context)
         request.list_id = self.list_id
         request.batch_options = {"webhook_uri": self.webhook_uri}
+        request.keep_identifiers = self.wait_for_completion
         return request
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        hook = get_removal_hook(self.conn_id)
+        if not self.wait_for_completion or hook.confirmation != "asynchronous" or self.dry_run:
+            return super().execute(context)
+        if self.results_path:
+            raise ContactRemovalConfigError(
+                "wait_for_completion keeps each batch's identifiers to fold Wooxy's outcome into; "
+                "it cannot be combined with results_path yet"
+            )
+        report = self.remove(context, hook, self.removal_request(context))
+        self.log_summary(hook, report)
+        records = [result.to_dict() for result in report.batch_results]
+        invalid = [record.to_dict() for record in report.invalid]
+        summary = report.summary.to_dict()
+        request_ids = request_ids_from(records)
+        if not request_ids:
+            return self._finish(context, summary, records, invalid)
+        context["ti"].xcom_push(key="invalid", value=fit_for_xcom(invalid)[0])
+        if self.deferrable and _json_size(records) <= XCOM_LIMIT_BYTES:
+            # Nothing to re-send on resume: the records (with their identifiers) wait in XCom.
+            context["ti"].xcom_push(key="accepted_batches", value=records)
+            context["ti"].xcom_push(key="summary", value=summary)
+            self.log.info("Deferring until Wooxy has processed %d request(s)", len(request_ids))
+            self.defer(
+                trigger=WooxyRequestTrigger(
+                    conn_id=self.conn_id,
+                    request_ids=request_ids,
+                    poll_interval=self.poll_interval,
+                    timeout_at=time.time() + self.completion_timeout,
+                ),
+                method_name="execute_complete",
+            )
+        if self.deferrable:
+            self.log.warning(
+                "The accepted batches are too large to wait in XCom; waiting for Wooxy in the worker instead"
+            )
+        completion = wait_for_requests(
+            hook,
+            records,
+            summary,
+            poll_interval=self.poll_interval,
+            timeout=self.completion_timeout,
+            logger=self.log,
+        )
+        self.log.info(completion.message())
+        return self._finish(context, completion.summary, completion.batch_results, None)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after Wooxy's trigger: fold the outcome in. Never sends a removal again."""
+        ti = context["ti"]
+        records = ti.xcom_pull(task_ids=self.task_id, key="accepted_batches", map_indexes=ti.map_index)
+        summary = ti.xcom_pull(task_ids=self.task_id, key="summary", map_indexes=ti.map_index)
+        completion = finish_from_event(WooxyHook(self.conn_id), records, summary, event)
+        self.log.info(completion.message())
+        return self._finish(context, completion.summary, completion.batch_results, None)
+
+    def _finish(self, context, summary, records, invalid) -> dict[str, Any]:
+        summary = self.push(context, summary, records, invalid)
+        self.fail_if_needed(summary)
+        return summary
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), default=str))
 
 
 def _idempotency_scope(context: Context) -> str:
