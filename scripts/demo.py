@@ -41,6 +41,7 @@ class DagReport:
     left: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     log_path: Path | None = None
+    requests: dict[str, int] = field(default_factory=dict)  # "METHOD path" -> count, from the sandbox
 
     @property
     def ok(self) -> bool:
@@ -67,6 +68,7 @@ def airflow_env(workdir: Path, sandbox: SandboxServer) -> dict[str, str]:
             "AIRFLOW_CONN_MIGMA_DEFAULT": sandbox.connection_uri("migma", project_id=demo_data.MIGMA_PROJECT),
             "AIRFLOW_VAR_WOOXY_CHURN_LIST_ID": demo_data.WOOXY_LIST,
             "AIRFLOW_VAR_BIRD_CHURN_LIST_ID": demo_data.BIRD_LIST,
+            "AIRFLOW_VAR_WOOXY_POLL_INTERVAL": "1",
         }
     )
     return env
@@ -126,7 +128,7 @@ def check(report: DagReport, before: dict[str, int]) -> None:
         left = report.left[vendor]
         if left != expected:
             report.problems.append(f"{vendor}: sandbox has {left} contacts left, expected {expected}")
-        if vendor in removed_by_vendor and vendor != "wooxy":
+        if vendor in removed_by_vendor:
             removed = removed_by_vendor[vendor]
             if before[vendor] - removed != left:
                 report.problems.append(
@@ -143,7 +145,9 @@ def run_demo(workdir: Path, *, quiet: bool = False) -> list[DagReport]:
     reports = []
     # AutoSend's documented answer has no per-contact outcome; the sandbox can add removed ids (the page
     # promises them), which lets the report tell "removed" from "was not a contact".
-    with SandboxServer(port=0, autosend_return_ids=True) as sandbox:
+    with SandboxServer(
+        port=0, autosend_return_ids=True, wooxy_processing_delay=demo_data.WOOXY_PROCESSING_DELAY_S
+    ) as sandbox:
         sandbox.seed(demo_data.sandbox_seed())
         say(f"sandbox listening on {sandbox.url}; seeded {contacts_left(sandbox)}")
         env = airflow_env(workdir, sandbox)
@@ -151,6 +155,7 @@ def run_demo(workdir: Path, *, quiet: bool = False) -> list[DagReport]:
             raise SystemExit(f"airflow db migrate failed: see {workdir / 'logs' / 'db-migrate.log'}")
         for dag_id in DAG_IDS:
             before = contacts_left(sandbox)
+            sandbox.clear_requests()
             log = workdir / "logs" / f"{dag_id}.log"
             say(f"running {dag_id} ...", flush=True) if not quiet else None
             started = time.monotonic()
@@ -159,6 +164,9 @@ def run_demo(workdir: Path, *, quiet: bool = False) -> list[DagReport]:
             report = DagReport(
                 dag_id, state, time.monotonic() - started, summaries, contacts_left(sandbox), log_path=log
             )
+            for entry in sandbox.requests_log():
+                name = f"{entry['method']} {entry['path']}"
+                report.requests[name] = report.requests.get(name, 0) + 1
             if code != 0:
                 report.problems.append(f"airflow dags test exited {code}")
             check(report, before)

@@ -15,6 +15,7 @@ BIRD_WORKSPACE = "a1405560-c8d3-4b1a-877d-3f449ad95352"
 BIRD_LIST = "123e4567-e89b-12d3-a456-426614174000"
 PURGE_TOTAL = 9_000  # the fan-out DAG purges purge0..purge8999
 PURGE_SEEDED = 8_500  # of which Migma has these
+WOOXY_PROCESSING_DELAY_S = 2.0  # Wooxy processes removals this long after accepting them
 
 
 def bird_contact_id(name: str) -> str:
@@ -36,12 +37,14 @@ def suppression_rows() -> list[tuple[str, str]]:
 
 
 def churn_rows() -> list[tuple[str | None, str | None, str | None, str | None]]:
-    """(email, phone, user_id, bird_contact_id) of churned customers."""
+    """(email, phone, user_id, bird_contact_id) of churned customers; some have only a phone or a user id."""
     rows = [
         (f"churn{i}@example.com", churn_phone(i), f"user-{i}", bird_contact_id(f"churn{i}"))
         for i in range(120)
     ]
-    rows.append(("churn-bad-phone@example.com", "0612345678", None, None))  # not E.164: invalid
+    rows += [(None, churn_phone(i), None, None) for i in range(120, 130)]
+    rows += [(None, None, f"user-{i}", None) for i in range(130, 140)]
+    rows.append((None, "0612345678", None, None))  # not E.164: invalid
     return rows
 
 
@@ -66,8 +69,10 @@ def sandbox_seed() -> dict:
             "lists": {
                 WOOXY_LIST: [
                     {"email": f"churn{i}@example.com", "phone": churn_phone(i), "userId": f"user-{i}"}
-                    for i in range(100)
+                    for i in range(120)
                 ]
+                + [{"phone": churn_phone(i)} for i in range(120, 130)]
+                + [{"userId": f"user-{i}"} for i in range(130, 140)]
                 + [{"email": email} for email in keep[:50]]
             }
         },

@@ -284,8 +284,8 @@ class RemoveFromListOperator(_ContactRemovalOperator):
         processed each request and fold its per-contact outcome in: accepted identifiers become
         removed or failed (with Wooxy's ``humanError``). Unknown or expired request ids and a timeout
         are failures, never success.
-    :param poll_interval: seconds between ``request/find`` polls while waiting.
-    :param completion_timeout: seconds to wait for Wooxy in all.
+    :param poll_interval: seconds between ``request/find`` polls while waiting. (templated)
+    :param completion_timeout: seconds to wait for Wooxy in all. (templated)
     :param deferrable: wait in the triggerer (no worker slot held) rather than in the worker.
     """
 
@@ -303,6 +303,8 @@ class RemoveFromListOperator(_ContactRemovalOperator):
         "column",
         "results_path",
         "checkpoint_path",
+        "poll_interval",
+        "completion_timeout",
     )
     operation = REMOVE_FROM_LIST
 
@@ -364,6 +366,8 @@ class RemoveFromListOperator(_ContactRemovalOperator):
                 "wait_for_completion keeps each batch's identifiers to fold Wooxy's outcome into; "
                 "it cannot be combined with results_path yet"
             )
+        poll_interval = _seconds(self.poll_interval, "poll_interval")
+        completion_timeout = _seconds(self.completion_timeout, "completion_timeout")
         report = self.remove(context, hook, self.removal_request(context))
         self.log_summary(hook, report)
         records = [result.to_dict() for result in report.batch_results]
@@ -382,8 +386,8 @@ class RemoveFromListOperator(_ContactRemovalOperator):
                 trigger=WooxyRequestTrigger(
                     conn_id=self.conn_id,
                     request_ids=request_ids,
-                    poll_interval=self.poll_interval,
-                    timeout_at=time.time() + self.completion_timeout,
+                    poll_interval=poll_interval,
+                    timeout_at=time.time() + completion_timeout,
                 ),
                 method_name="execute_complete",
             )
@@ -395,8 +399,8 @@ class RemoveFromListOperator(_ContactRemovalOperator):
             hook,
             records,
             summary,
-            poll_interval=self.poll_interval,
-            timeout=self.completion_timeout,
+            poll_interval=poll_interval,
+            timeout=completion_timeout,
             logger=self.log,
         )
         self.log.info(completion.message())
@@ -415,6 +419,16 @@ class RemoveFromListOperator(_ContactRemovalOperator):
         summary = self.push(context, summary, records, invalid)
         self.fail_if_needed(summary)
         return summary
+
+
+def _seconds(value: Any, name: str) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ContactRemovalConfigError(f"{name} must be a number of seconds, got {value!r}") from None
+    if seconds <= 0:
+        raise ContactRemovalConfigError(f"{name} must be positive, got {seconds:g}")
+    return seconds
 
 
 def _json_size(value: Any) -> int:
