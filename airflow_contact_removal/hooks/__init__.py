@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
 
 from airflow_contact_removal.exceptions import ContactRemovalConfigError
 from airflow_contact_removal.hooks.autosend import AutoSendHook
@@ -24,7 +25,10 @@ def get_removal_hook(conn_id: str, **hook_kwargs) -> ContactRemovalHook:
     :param conn_id: an Airflow connection of type ``autosend``, ``wooxy``, ``bird`` or ``migma``.
     :param hook_kwargs: passed to the hook's constructor.
     """
-    conn_type = BaseHook.get_connection(conn_id).conn_type
+    try:
+        conn_type = BaseHook.get_connection(conn_id).conn_type
+    except AirflowNotFoundException:
+        raise ContactRemovalConfigError(f"connection {conn_id!r} is not defined") from None
     hook_class = HOOKS_BY_CONN_TYPE.get(conn_type)
     if hook_class is None:
         raise ContactRemovalConfigError(

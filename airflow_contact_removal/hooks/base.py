@@ -25,7 +25,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop
 from tenacity.wait import wait_random_exponential
 
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, VendorAPIError
-from airflow_contact_removal.hooks.rate_limit import RateLimiter
+from airflow_contact_removal.hooks.rate_limit import InFlightSlots, RateLimiter
 from airflow_contact_removal.hooks.retry import (
     RETRYABLE_STATUSES,
     TransientFailure,
@@ -317,6 +317,11 @@ class ContactRemovalHook(BaseHook):
         return session
 
     @cached_property
+    def in_flight(self) -> InFlightSlots:
+        """At most :attr:`max_in_flight` requests of this hook on the wire, counting abandoned ones."""
+        return InFlightSlots(self.max_in_flight)
+
+    @cached_property
     def rate_limiter(self) -> RateLimiter:
         """Shared by every thread using this hook: spaces requests and holds all of them on a 429."""
         return RateLimiter(self.settings.requests_per_second, sleep=self._sleep)
@@ -373,6 +378,7 @@ class ContactRemovalHook(BaseHook):
             attempts += 1
             self.rate_limiter.acquire()
             started = time.monotonic()
+            slot = self.in_flight.take()
             try:
                 response = self.session.request(
                     method,
@@ -385,11 +391,16 @@ class ContactRemovalHook(BaseHook):
                     allow_redirects=False,
                 )
             except requests.Timeout as exc:
+                # The vendor may still be working on the request we gave up on: its slot stays taken
+                # for another read timeout, so a retry never puts us over the vendor's in-flight cap.
+                slot.release(after=settings.read_timeout)
                 raise TransientFailure(f"timed out ({type(exc).__name__})") from None
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 # Includes a connection dropped mid-answer: the request may or may not have been
                 # processed, and sending a removal again is safe (Migma's is keyed for replay).
                 raise TransientFailure(f"connection failed ({_connection_reason(exc)})") from None
+            finally:
+                slot.release()  # at once, unless a timeout already scheduled it
             if debug:
                 self.log.debug(
                     "%s %s -> HTTP %s in %.0f ms (attempt %d)",
@@ -530,6 +541,10 @@ class ContactRemovalHook(BaseHook):
             raise ContactRemovalConfigError(f"{self.hook_name} does not take {', '.join(unsupported)}")
         if operation == REMOVE_FROM_LIST and (not isinstance(list_id, str) or not list_id.strip()):
             raise ContactRemovalConfigError(f"{self.hook_name} {operation} needs a list_id")
+        # Read the key and the base URL now: a missing key or a plain-http remote host is a refusal
+        # of the whole run, not a failure of every batch.
+        self._api_key  # noqa: B018
+        self.settings  # noqa: B018
         self.check_settings()
 
     # Connection test --------------------------------------------------------------------------------

@@ -56,3 +56,39 @@ class RateLimiter:
             return
         with self._lock:
             self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+
+class InFlightSlots:
+    """
+    A cap on requests in flight that also counts requests we stopped waiting for.
+
+    A request that timed out on our side may still be running at the vendor. Its slot is given back
+    only after a hold (in the background, without blocking the caller), so retries never exceed a
+    vendor's concurrency cap such as Wooxy's 10.
+
+    :param size: the most requests in flight.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._slots = threading.BoundedSemaphore(max(size, 1))
+
+    def take(self) -> _Slot:
+        self._slots.acquire()
+        return _Slot(self._slots)
+
+
+class _Slot:
+    def __init__(self, slots: threading.BoundedSemaphore) -> None:
+        self._slots = slots
+        self._released = False
+
+    def release(self, after: float = 0.0) -> None:
+        if self._released:
+            return
+        self._released = True
+        if after > 0:
+            timer = threading.Timer(after, self._slots.release)
+            timer.daemon = True
+            timer.start()
+        else:
+            self._slots.release()
