@@ -66,6 +66,18 @@ def get_provider_info() -> dict:
                 "python-modules": ["airflow_contact_removal.operators.remove"],
             }
         ],
+        "sensors": [
+            {
+                "integration-name": "Contact Removal",
+                "python-modules": ["airflow_contact_removal.sensors.wooxy"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Contact Removal",
+                "python-modules": ["airflow_contact_removal.triggers.wooxy"],
+            }
+        ],
         "connection-types": [
             _connection_type(
                 "autosend",
