@@ -10,7 +10,10 @@ BIRD_LIST = "123e4567-e89b-12d3-a456-426614174000"
 
 
 class FakeTaskInstance:
-    """The part of a task instance the operators use: identity and xcom_push."""
+    """
+    The part of a task instance the operators and sensors use: identity, XCom of its own task (pushed,
+    and pulled back as ``execute_complete`` does after a deferral), and the first reschedule date.
+    """
 
     def __init__(self, dag_id="dag", run_id="run-1", task_id="remove", map_index=-1):
         self.dag_id = dag_id
@@ -21,6 +24,13 @@ class FakeTaskInstance:
 
     def xcom_push(self, key, value):
         self.xcom[key] = value
+
+    def xcom_pull(self, task_ids, key, map_indexes=None):
+        assert task_ids == self.task_id and map_indexes in (None, self.map_index)
+        return self.xcom.get(key)
+
+    def get_first_reschedule_date(self, context):
+        return None
 
 
 @pytest.fixture

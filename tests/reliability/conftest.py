@@ -1,8 +1,8 @@
 """Fixtures of the reliability tests.
 
-* ``vendor_connections`` (autouse): the four vendors' default connections (requests-mock tests) plus the
-  broken ones the bad-input table needs;
-* ``context``: a fake task context, as in ``tests/operators``;
+* ``vendor_connections`` and ``context``: the four vendors' default connections and a fake task
+  context, shared with ``tests/operators``; ``broken_connections`` (autouse) adds the broken
+  connections the bad-input table needs;
 * ``recording_sleep`` / ``no_real_sleep``: a thread-safe sleep that records waits, injected into the hook
   the operators build, so no test ever really waits for a back-off or ``Retry-After``;
 * ``sandbox`` / ``connect``: one local vendor sandbox for the module-level integration tests, each test
@@ -20,7 +20,9 @@ import pytest
 
 from tests.conftest import set_connection
 from tests.integration.helpers import DEFAULT_EXTRAS, wait_until_idle
-from tests.operators.conftest import KEY, WORKSPACE, FakeTaskInstance
+from tests.operators.conftest import KEY, WORKSPACE, context, vendor_connections
+
+__all__ = ["context", "vendor_connections"]  # fixtures shared with tests/operators
 
 BUCKETS = ("removed", "not_found", "accepted", "invalid", "duplicates", "failed", "planned")
 _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
@@ -62,22 +64,9 @@ def no_real_sleep(monkeypatch: pytest.MonkeyPatch, recording_sleep: RecordingSle
     return recording_sleep
 
 
-@pytest.fixture
-def context():
-    ti = FakeTaskInstance()
-    return {"ti": ti, "run_id": ti.run_id}
-
-
 @pytest.fixture(autouse=True)
-def vendor_connections(monkeypatch: pytest.MonkeyPatch) -> None:
-    set_connection(
-        monkeypatch, "autosend_default", conn_type="autosend", password=KEY, extra={"requests_per_second": 0}
-    )
-    set_connection(monkeypatch, "wooxy_default", conn_type="wooxy", password=KEY)
-    set_connection(
-        monkeypatch, "bird_default", conn_type="bird", password=KEY, extra={"workspace_id": WORKSPACE}
-    )
-    set_connection(monkeypatch, "migma_default", conn_type="migma", password=KEY, extra={"project_id": "P1"})
+def broken_connections(vendor_connections, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default connections (from ``tests/operators``), plus the broken ones of the bad-input table."""
     # Broken connections of the bad-input table.
     set_connection(monkeypatch, "http_default", conn_type="http", host="example.com", password=KEY)
     set_connection(monkeypatch, "migma_no_key", conn_type="migma", extra={"project_id": "P1"})

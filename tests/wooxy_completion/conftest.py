@@ -9,31 +9,15 @@ import pytest
 
 from airflow_contact_removal.sandbox import SandboxServer
 from tests.conftest import set_connection
+from tests.operators.conftest import FakeTaskInstance
 
 _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 _conn_ids = itertools.count(1)
 
 
-class FakeTaskInstance:
-    """The part of a task instance the sensor uses: identity, xcom_push, the first reschedule date."""
-
-    def __init__(self, task_id: str = "wait") -> None:
-        self.dag_id = "dag"
-        self.run_id = "run-1"
-        self.task_id = task_id
-        self.map_index = -1
-        self.xcom: dict[str, object] = {}
-
-    def xcom_push(self, key, value):
-        self.xcom[key] = value
-
-    def get_first_reschedule_date(self, context):
-        return None
-
-
 @pytest.fixture
 def context():
-    ti = FakeTaskInstance()
+    ti = FakeTaskInstance(task_id="wait")
     return {"ti": ti, "run_id": ti.run_id}
 
 

@@ -11,26 +11,11 @@ from airflow.sdk.exceptions import TaskDeferred
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, ContactRemovalError
 from airflow_contact_removal.operators import RemoveFromListOperator
 from airflow_contact_removal.triggers.wooxy import WooxyRequestTrigger
+from tests.operators.conftest import FakeTaskInstance
 
 pytestmark = pytest.mark.integration
 
 LIST = "churn"
-
-
-class XComTaskInstance:
-    """A task instance whose XCom can be pulled back, as execute_complete does after a deferral."""
-
-    dag_id, run_id, task_id, map_index = "dag", "run-1", "remove", -1
-
-    def __init__(self) -> None:
-        self.xcom: dict[str, object] = {}
-
-    def xcom_push(self, key, value):
-        self.xcom[key] = value
-
-    def xcom_pull(self, task_ids, key, map_indexes=None):
-        assert task_ids == self.task_id and map_indexes == self.map_index
-        return self.xcom.get(key)
 
 
 def seed(sandbox, members: int) -> list[str]:
@@ -58,7 +43,7 @@ def operator(conn_id, emails, **kwargs):
 def test_waiting_in_the_worker_turns_accepted_into_removed(sandbox, sandbox_conn):
     emails = seed(sandbox, 250)
     sandbox.set_options(wooxy_processing_delay=0.3)
-    ti = XComTaskInstance()
+    ti = FakeTaskInstance()
     summary = operator(
         sandbox_conn, [*emails, "stranger@example.com"], deferrable=False, fail_on_error=False
     ).execute({"ti": ti, "run_id": ti.run_id})
@@ -72,7 +57,7 @@ def test_waiting_in_the_worker_turns_accepted_into_removed(sandbox, sandbox_conn
 
 def test_deferring_then_resuming_folds_the_outcome_and_sends_nothing_again(sandbox, sandbox_conn):
     emails = seed(sandbox, 150)
-    ti = XComTaskInstance()
+    ti = FakeTaskInstance()
     context = {"ti": ti, "run_id": ti.run_id}
     task = operator(sandbox_conn, emails, deferrable=True)
     with pytest.raises(TaskDeferred) as deferred:
@@ -98,7 +83,7 @@ def test_deferring_then_resuming_folds_the_outcome_and_sends_nothing_again(sandb
 
 def test_a_wait_that_times_out_is_a_failure_never_a_success(sandbox, sandbox_conn):
     emails = seed(sandbox, 20)
-    ti = XComTaskInstance()
+    ti = FakeTaskInstance()
     started = time.monotonic()
     with pytest.raises(ContactRemovalError, match="20 of 20 identifier"):
         operator(sandbox_conn, emails, deferrable=False, completion_timeout=0.3).execute(
@@ -110,7 +95,7 @@ def test_a_wait_that_times_out_is_a_failure_never_a_success(sandbox, sandbox_con
 
 
 def test_wait_for_completion_and_results_path_are_refused_before_any_request(sandbox, sandbox_conn, tmp_path):
-    ti = XComTaskInstance()
+    ti = FakeTaskInstance()
     with pytest.raises(ContactRemovalConfigError, match="results_path"):
         operator(sandbox_conn, ["a@example.com"], results_path=str(tmp_path / "r.jsonl")).execute(
             {"ti": ti, "run_id": ti.run_id}
