@@ -71,7 +71,12 @@ class FileIdentifiers:
     def __iter__(self) -> Iterator[object]:
         path = storage_path(self.path)
         try:
-            handle = path.open("r", encoding="utf-8", newline="")
+            if path.protocol in ("", "file", "local"):
+                # Plain open() for local files: fsspec's wrapper costs ~1 us per line, 40% of the
+                # whole preparation of a million identifiers.
+                handle = open(path.path, encoding="utf-8", newline="")  # noqa: SIM115 - closed below
+            else:
+                handle = path.open("r", encoding="utf-8", newline="")
         except FileNotFoundError:
             raise ContactRemovalConfigError(f"input_path {str(self.path)!r} does not exist") from None
         with handle:

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from airflow_contact_removal.sandbox.common import (
     SeedError,
     context_of,
+    first,
     is_email,
     is_hex24,
     json_response,
@@ -145,20 +146,12 @@ class AutoSendStore:
             "lists": {list_id: len(members) for list_id, members in self.lists.items()},
         }
         if detail:
-            contacts = []
-            for record in self.contacts.iter_records():
-                if len(contacts) >= limit:
-                    break
-                contacts.append(record)
-            lists = {}
-            for list_id, members in self.lists.items():
-                ids = []
-                for contact_id in members.iter_ids():
-                    if len(ids) >= limit:
-                        break
-                    ids.append(contact_id)
-                lists[list_id] = ids
-            result["detail"] = {"contacts": contacts, "lists": lists}
+            result["detail"] = {
+                "contacts": first(self.contacts.iter_records(), limit),
+                "lists": {
+                    list_id: first(members.iter_ids(), limit) for list_id, members in self.lists.items()
+                },
+            }
         return result
 
     # -- seeding ----------------------------------------------------------------------------------------

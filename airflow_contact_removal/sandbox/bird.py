@@ -19,6 +19,7 @@ from starlette.responses import Response
 from airflow_contact_removal.sandbox.common import (
     SeedError,
     context_of,
+    first,
     is_e164,
     is_email,
     is_uuid,
@@ -88,20 +89,13 @@ class BirdStore:
                 "lists": {list_id: len(members) for list_id, members in workspace.lists.items()},
             }
             if detail:
-                contacts = []
-                for record in workspace.contacts.iter_records():
-                    if len(contacts) >= limit:
-                        break
-                    contacts.append(record)
-                lists = {}
-                for list_id, members in workspace.lists.items():
-                    ids = []
-                    for contact_id in members.iter_ids():
-                        if len(ids) >= limit:
-                            break
-                        ids.append(contact_id)
-                    lists[list_id] = ids
-                entry["detail"] = {"contacts": contacts, "lists": lists}
+                entry["detail"] = {
+                    "contacts": first(workspace.contacts.iter_records(), limit),
+                    "lists": {
+                        list_id: first(members.iter_ids(), limit)
+                        for list_id, members in workspace.lists.items()
+                    },
+                }
             workspaces[workspace_id] = entry
         return {"workspaces": workspaces}
 

@@ -8,7 +8,7 @@ import os
 import re
 import time
 from datetime import UTC, datetime
-from itertools import count
+from itertools import count, islice
 from typing import Any
 
 from starlette.requests import Request
@@ -138,3 +138,8 @@ def batch_size(body: Any) -> int | None:
         if isinstance(value, list):
             total += len(value)
     return total
+
+
+def first(items, limit: int) -> list:
+    """At most ``limit`` items of an iterable (for the state's ``detail`` listings)."""
+    return list(islice(items, limit))

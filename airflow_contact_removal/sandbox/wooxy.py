@@ -25,6 +25,7 @@ from starlette.responses import Response
 from airflow_contact_removal.sandbox.common import (
     SeedError,
     context_of,
+    first,
     is_e164,
     is_email,
     is_hex24,
@@ -188,15 +189,11 @@ class WooxyStore:
             "requests": statuses,
         }
         if detail:
-            lists = {}
-            for list_id, roster in self.lists.items():
-                members = []
-                for record in roster.iter_records():
-                    if len(members) >= limit:
-                        break
-                    members.append(record)
-                lists[list_id] = members
-            result["detail"] = {"lists": lists}
+            result["detail"] = {
+                "lists": {
+                    list_id: first(roster.iter_records(), limit) for list_id, roster in self.lists.items()
+                }
+            }
         return result
 
     # -- seeding ----------------------------------------------------------------------------------------
