@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from airflow_contact_removal.results import IDENTIFIER_KINDS
 
@@ -28,6 +31,12 @@ class Batch:
     @property
     def kinds(self) -> dict[str, int]:
         return {kind: len(values) for kind, values in self.identifiers.items() if values}
+
+    @cached_property
+    def digest(self) -> str:
+        """SHA-256 of the batch's identifiers, computed once: the same content gives the same digest."""
+        material = json.dumps(self.identifiers, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(material.encode()).hexdigest()
 
 
 def make_batches(

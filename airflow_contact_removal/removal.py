@@ -96,9 +96,7 @@ def resolve_limit(requested: int | None, default: int, ceiling: int, name: str, 
 
 def idempotency_key(scope: str, operation: str, list_id: str | None, batch: Batch) -> str:
     """A key (68 characters) that is the same for the same run, task and batch content, and only then."""
-    material = json.dumps(
-        [scope, operation, list_id, batch.identifiers], sort_keys=True, separators=(",", ":")
-    )
+    material = json.dumps([scope, operation, list_id, batch.digest], separators=(",", ":"))
     return "acr-" + hashlib.sha256(material.encode()).hexdigest()
 
 

@@ -214,28 +214,28 @@ def fit_for_xcom(
     their identifiers. Returns the records and a note saying what was dropped (``None`` if nothing).
     """
     limit = XCOM_LIMIT_BYTES if limit is None else limit
-    size = _json_size(records)
+    size = json_size(records)
     if size <= limit:
         return records, None
     needed = [record for record in records if record.get("status") in ("failed", "partial")]
     note = f"{len(records)} records ({size} bytes) exceed the XCom limit of {limit} bytes: kept the {len(needed)} failed or partial"
-    if _json_size(needed) <= limit:
+    if json_size(needed) <= limit:
         return needed, note
     # Keep every failed batch's record, first without identifiers, then give identifiers back to as
     # many as fit, in order.
     bare = [{**record, "identifiers": None, "identifiers_dropped": True} for record in needed]
-    used = 2 + sum(_json_size(record) + 1 for record in bare)
+    used = 2 + sum(json_size(record) + 1 for record in bare)
     if used > limit:
         fitting, used = [], 2
         for record in bare:
-            used += _json_size(record) + 1
+            used += json_size(record) + 1
             if used > limit:
                 break
             fitting.append(record)
         return fitting, f"{note}: only the first {len(fitting)}, without identifiers (use results_path)"
     kept, dropped = [], 0
     for record, record_bare in zip(needed, bare, strict=True):
-        extra = _json_size(record) - _json_size(record_bare)
+        extra = json_size(record) - json_size(record_bare)
         if used + extra <= limit:
             kept.append(record)
             used += extra
@@ -247,5 +247,6 @@ def fit_for_xcom(
     return kept, note
 
 
-def _json_size(value: Any) -> int:
+def json_size(value: Any) -> int:
+    """Bytes of ``value`` as compact JSON, the way it would be stored in XCom."""
     return len(json.dumps(value, separators=(",", ":"), default=str))

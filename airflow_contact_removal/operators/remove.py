@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -16,7 +15,7 @@ from airflow_contact_removal.hooks import get_removal_hook
 from airflow_contact_removal.hooks.base import REMOVE_CONTACTS, REMOVE_FROM_LIST
 from airflow_contact_removal.hooks.wooxy import WooxyHook
 from airflow_contact_removal.removal import RemovalReport, RemovalRequest, run_removal
-from airflow_contact_removal.results import XCOM_LIMIT_BYTES, fit_for_xcom
+from airflow_contact_removal.results import XCOM_LIMIT_BYTES, fit_for_xcom, json_size
 from airflow_contact_removal.triggers.wooxy import WooxyRequestTrigger
 from airflow_contact_removal.wooxy_completion import request_ids_from
 from airflow_contact_removal.wooxy_wait import finish_from_event, wait_for_requests
@@ -107,7 +106,7 @@ class _ContactRemovalOperator(BaseOperator):
         report = self.remove(context, hook, self.removal_request(context))
         summary = self.push_results(context, report)
         self.log_summary(hook, report)
-        self.fail_if_needed(report.summary.to_dict())
+        self.fail_if_needed(summary)
         return summary
 
     def remove(self, context: Context, hook, request: RemovalRequest) -> RemovalReport:
@@ -377,7 +376,7 @@ class RemoveFromListOperator(_ContactRemovalOperator):
         if not request_ids:
             return self._finish(context, summary, records, invalid)
         context["ti"].xcom_push(key="invalid", value=fit_for_xcom(invalid)[0])
-        if self.deferrable and _json_size(records) <= XCOM_LIMIT_BYTES:
+        if self.deferrable and json_size(records) <= XCOM_LIMIT_BYTES:
             # Nothing to re-send on resume: the records (with their identifiers) wait in XCom.
             context["ti"].xcom_push(key="accepted_batches", value=records)
             context["ti"].xcom_push(key="summary", value=summary)
@@ -429,10 +428,6 @@ def _seconds(value: Any, name: str) -> float:
     if seconds <= 0:
         raise ContactRemovalConfigError(f"{name} must be positive, got {seconds:g}")
     return seconds
-
-
-def _json_size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":"), default=str))
 
 
 def _idempotency_scope(context: Context) -> str:
