@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from airflow_contact_removal.batching import Batch
-from airflow_contact_removal.files import storage_path
+from airflow_contact_removal.files import is_local, open_path, storage_path
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class Checkpoint:
     def __init__(self, path: str) -> None:
         self.path = storage_path(path)
         self.records: dict[int, dict[str, Any]] = {}
-        self._local = self.path.protocol in ("", "file", "local")
+        self._local = is_local(self.path)
         self._pending: list[str] = []
         self._last_write = time.monotonic()
         self._handle = None
@@ -98,8 +98,7 @@ class Checkpoint:
         line = json.dumps({**record, "fingerprint": fingerprint(batch)}, separators=(",", ":")) + "\n"
         if self._local:
             if self._handle is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._handle = self.path.open("a", encoding="utf-8")
+                self._handle = open_path(self.path, "a")
             self._handle.write(line)
             self._handle.flush()
             return

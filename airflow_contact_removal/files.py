@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -29,6 +30,27 @@ def storage_path(path: Any):
     if "://" not in text:
         text = "file://" + text
     return ObjectStoragePath(text)
+
+
+def is_local(path) -> bool:
+    """Whether an ``ObjectStoragePath`` is a file on this machine."""
+    return path.protocol in ("", "file", "local")
+
+
+def open_path(path, mode: str, **kwargs: Any) -> IO[str]:
+    """
+    Open an ``ObjectStoragePath`` as text; local files with plain :func:`open`.
+
+    fsspec's and Airflow's file wrappers cost about 1 us per line read and 0.2 ms per line written
+    (the tracking wrapper rebuilds the path's URL on every call): 40% of the preparation of a million
+    identifiers, and a fifth of the operator's CPU per request when results are written. For a write,
+    a local file's folder is created first.
+    """
+    if not is_local(path):
+        return path.open(mode, encoding="utf-8", **kwargs)
+    if "r" not in mode:
+        os.makedirs(os.path.dirname(path.path) or ".", exist_ok=True)
+    return open(path.path, mode, encoding="utf-8", **kwargs)
 
 
 def detect_format(path: str, input_format: str) -> str:
@@ -71,12 +93,7 @@ class FileIdentifiers:
     def __iter__(self) -> Iterator[object]:
         path = storage_path(self.path)
         try:
-            if path.protocol in ("", "file", "local"):
-                # Plain open() for local files: fsspec's wrapper costs ~1 us per line, 40% of the
-                # whole preparation of a million identifiers.
-                handle = open(path.path, encoding="utf-8", newline="")  # noqa: SIM115 - closed below
-            else:
-                handle = path.open("r", encoding="utf-8", newline="")
+            handle = open_path(path, "r", newline="")
         except FileNotFoundError:
             raise ContactRemovalConfigError(f"input_path {str(self.path)!r} does not exist") from None
         with handle:
@@ -136,9 +153,7 @@ class JsonLinesWriter:
 
     def __init__(self, path: Any) -> None:
         self.path = storage_path(path)
-        if self.path.protocol in ("", "file", "local"):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = self.path.open("w", encoding="utf-8")
+        self._handle = open_path(self.path, "w")
         self.lines = 0
 
     def write(self, record: dict[str, Any]) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -79,6 +81,32 @@ def test_lazy_input_is_not_read_far_ahead_of_the_senders():
 
     run_concurrently(batches(), send, max_workers=3, on_done=lambda batch, result: None)
     assert max(seen_ahead) <= 3 * 2 + 1
+
+
+class _Node:
+    """An object that can hold a reference cycle and be weakly referenced."""
+
+
+def test_a_run_keeps_full_collections_off_older_objects_and_gives_them_back():
+    garbage = _Node()
+    garbage.self = garbage  # a reference cycle only the collector can free
+    collected = weakref.ref(garbage)
+    del garbage
+    frozen_before = gc.get_freeze_count()
+    frozen_during = []
+
+    def send(batch):
+        frozen_during.append(gc.get_freeze_count())
+        gc.collect()  # a full collection during the run does not reach the frozen objects
+        return None
+
+    batches = make_batches({"emails": ["a", "b", "c"]}, 1, mix_kinds=True)
+    run_concurrently(batches, send, max_workers=2, on_done=lambda batch, result: None)
+    assert min(frozen_during) > frozen_before
+    assert collected() is not None  # it existed before the run: frozen, so not collected during it
+    assert gc.get_freeze_count() == frozen_before
+    gc.collect()
+    assert collected() is None  # given back to the collector: nothing leaks
 
 
 def test_progress_log_reports_counts_rate_and_eta(caplog):

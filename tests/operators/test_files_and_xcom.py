@@ -120,17 +120,19 @@ def test_max_contacts_counts_a_streamed_file_before_any_request(tmp_path, contex
     assert m.call_count == 0
 
 
-def test_results_path_gets_every_record_and_xcom_only_the_summary(tmp_path, context):
+@pytest.mark.parametrize("as_url", [True, False], ids=["file-url", "plain-path"])
+def test_results_path_gets_every_record_and_xcom_only_the_summary(tmp_path, context, as_url):
     source = tmp_path / "list.txt"
     source.write_text("".join(f"u{i}@x.com\n" for i in range(2500)) + "bad\n")
     out = tmp_path / "out" / "results.jsonl"
+    results_path = f"file://{out}" if as_url else str(out)
     with requests_mock.Mocker() as m:
         m.post(MIGMA_URL, json=migma_answer)
         summary = RemoveContactsOperator(
             task_id="remove",
             conn_id="migma_default",
             input_path=str(source),
-            results_path=f"file://{out}",
+            results_path=results_path,
         ).execute(context)
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     batches = [line for line in lines if line["record"] == "batch"]
@@ -139,7 +141,7 @@ def test_results_path_gets_every_record_and_xcom_only_the_summary(tmp_path, cont
     assert invalid == [
         {"record": "invalid", "kind": "emails", "value": "bad", "reason": "not an email address"}
     ]
-    assert summary["results_path"] == f"file://{out}" and summary["removed"] == 2500
+    assert summary["results_path"] == results_path and summary["removed"] == 2500
     assert set(context["ti"].xcom) == {"summary"}
     assert len(json.dumps(context["ti"].xcom["summary"])) < 10_000
 
