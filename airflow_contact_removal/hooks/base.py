@@ -366,10 +366,24 @@ class ContactRemovalHook(BaseHook):
         Neither the key nor the response body is ever logged.
         """
         settings = self.settings
-        url = f"{settings.base_url}{path}"
-        all_headers = {"Content-Type": "application/json", **(headers or {})}
-        all_headers.update(self.auth_headers(self._api_key.reveal()))
-        data = json.dumps(json_body, separators=(",", ":")) if json_body is not None else None
+        session = self.session
+        # Prepared once, sent as is on every attempt. Session.request() would rebuild and re-merge it
+        # (headers, cookies, environment settings through requests' slow Protocol isinstance checks)
+        # each time: ~0.15 ms per request, a tenth of the client's CPU per batch. The session's
+        # headers, proxies and CA bundle are applied here; its cookie jar is not (API-key auth needs
+        # none, and removal calls stay stateless).
+        prepared = requests.PreparedRequest()
+        prepared.prepare(
+            method=method,
+            url=f"{settings.base_url}{path}",
+            headers={
+                **session.headers,
+                "Content-Type": "application/json",
+                **(headers or {}),
+                **self.auth_headers(self._api_key.reveal()),
+            },
+            data=json.dumps(json_body, separators=(",", ":")) if json_body is not None else None,
+        )
         attempts = 0
         debug = self.log.isEnabledFor(logging.DEBUG)
 
@@ -380,15 +394,16 @@ class ContactRemovalHook(BaseHook):
             started = time.monotonic()
             slot = self.in_flight.take()
             try:
-                response = self.session.request(
-                    method,
-                    url,
-                    data=data,
-                    headers=all_headers,
+                response = session.send(
+                    prepared,
                     timeout=(settings.connect_timeout, settings.read_timeout),
                     # A redirect would re-send the key (requests keeps custom headers such as
                     # Access-Token across hosts) and may turn the removal into a GET: a 3xx is an error.
                     allow_redirects=False,
+                    verify=session.verify,
+                    proxies=session.proxies,
+                    stream=False,
+                    cert=None,
                 )
             except requests.Timeout as exc:
                 # The vendor may still be working on the request we gave up on: its slot stays taken

@@ -329,16 +329,20 @@ def test_verify_extra(monkeypatch, no_sleep, value, verify):
     assert hook.session.verify is verify
 
 
-def test_ca_bundle_and_proxy_environment_are_still_honoured(monkeypatch, no_sleep):
-    """The session reads them once instead of per request, but reads them."""
+def test_ca_bundle_and_proxy_environment_are_still_honoured(m, monkeypatch, no_sleep):
+    """The session reads them once instead of per request, but every request uses them."""
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/corp/ca.pem")
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    hook = hook_for(VENDORS["migma"], monkeypatch, no_sleep, extra={"project_id": "P1"})
+    vendor = VENDORS["migma"]
+    hook = hook_for(vendor, monkeypatch, no_sleep, extra={"project_id": "P1"})
+    m.register_uri(vendor.method, vendor.default_base_url + vendor.path, json=vendor.success)
 
-    assert hook.session.verify == "/etc/corp/ca.pem"
-    assert hook.session.proxies["https"] == "http://proxy.corp:3128"
+    vendor.call(hook)
+
+    assert m.last_request.verify == "/etc/corp/ca.pem"
+    assert m.last_request.proxies["https"] == "http://proxy.corp:3128"
     assert hook.session.trust_env is False
 
 
