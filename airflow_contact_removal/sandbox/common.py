@@ -33,6 +33,11 @@ DEFAULT_KEYS = {
 
 # Deliberately simple: one "@", no whitespace, a dot in the domain. Real vendors are at least this strict.
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# The same rule for a batch of ASCII emails, one per line (see all_emails). In ASCII text, \s (str.isspace)
+# is exactly these characters, and an explicit class is much cheaper to test than the Unicode category.
+_ASCII_PART = r"[^@\t\n\x0b\x0c\r\x1c-\x1f ]+"
+_ASCII_EMAIL = rf"(?>{_ASCII_PART}@{_ASCII_PART}\.{_ASCII_PART})"
+_ASCII_EMAIL_LINES = re.compile(_ASCII_EMAIL + r"(?:\n" + _ASCII_EMAIL + ")*")
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _HEX24 = re.compile(r"[0-9a-fA-F]{24}")
@@ -96,6 +101,24 @@ def is_email(value: str) -> bool:
     return _EMAIL.fullmatch(value) is not None
 
 
+def all_emails(values: list[Any]) -> bool:
+    """Whether every value is a string that :func:`is_email` accepts as it is (not stripped).
+
+    The same as ``all(isinstance(v, str) and is_email(v) for v in values)``, about twice as fast for a batch:
+    ASCII values are joined one per line (no valid email holds a line break, and a value that does makes
+    one line too many) and checked by one regular expression, with no match object per value. Each email
+    in it is an atomic group: the first way it matches a line is the only one that can reach the line's
+    end, so a batch that fails is rejected without trying other ways (linear time).
+    """
+    try:
+        text = "\n".join(values)
+    except TypeError:  # a value that is not a string
+        return False
+    if text.isascii() and text.count("\n") == len(values) - 1:
+        return _ASCII_EMAIL_LINES.fullmatch(text) is not None
+    return all(map(_EMAIL.fullmatch, values))
+
+
 def is_e164(value: str) -> bool:
     return _E164.fullmatch(value) is not None
 
@@ -111,6 +134,11 @@ def is_hex24(value: str) -> bool:
 def normalize_email(value: str) -> str:
     """Emails are compared trimmed and case-insensitively by every vendor in the sandbox."""
     return value.strip().lower()
+
+
+def normalize_emails(values: list[str]) -> list[str]:
+    """``[normalize_email(value) for value in values]`` without a function call per value."""
+    return [value.strip().lower() for value in values]
 
 
 def object_id(now: float | None = None) -> str:

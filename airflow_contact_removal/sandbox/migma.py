@@ -22,10 +22,12 @@ from starlette.responses import Response
 from airflow_contact_removal.sandbox.common import (
     INVALID_JSON,
     SeedError,
+    all_emails,
     context_of,
     is_email,
     json_response,
     normalize_email,
+    normalize_emails,
     same_secret,
     sandbox_of,
     scheme_token,
@@ -78,7 +80,9 @@ class MigmaStore:
 
     def delete(self, roster: Roster, emails: list[str]) -> tuple[int, list[str]]:
         """Delete in order. :return: (deleted count, submitted emails that matched no contact)."""
-        removed = roster.remove_values("email", [normalize_email(email) for email in emails])
+        removed = roster.remove_values("email", normalize_emails(emails))
+        if all(removed):  # the usual batch
+            return len(emails), []
         not_found = [email for email, done in zip(emails, removed, strict=True) if not done]
         return len(emails) - len(not_found), not_found
 
@@ -181,9 +185,10 @@ def _bulk_delete(request: Request) -> tuple[int, dict[str, Any]]:
         context.violations.append(VIOLATION_BATCH)
         message = f"emails must contain at most {MAX_EMAILS} items, got {len(emails)}"
         return 400, error_body(message, "VALIDATION_ERROR")
-    for index, email in enumerate(emails):
-        if not isinstance(email, str) or not is_email(email.strip()):
-            return 400, error_body(f"emails[{index}] is not a valid email address", "VALIDATION_ERROR")
+    if not all_emails(emails):  # one check for the usual batch; this loop finds the first bad one
+        for index, email in enumerate(emails):
+            if not isinstance(email, str) or not is_email(email.strip()):
+                return 400, error_body(f"emails[{index}] is not a valid email address", "VALIDATION_ERROR")
     roster = sandbox.migma.projects.get(project_id)
     if roster is None:
         return 403, error_body("Project not found or access denied", "FORBIDDEN")

@@ -54,7 +54,12 @@ class Pattern:
         # One regular expression per identifier is faster than slicing, checking and formatting back.
         width = str(self.width)
         digits = "([0-9]{" + width + "}|[1-9][0-9]{" + width + ",})" if self.width else "(0|[1-9][0-9]*)"
-        self._match = re.compile(re.escape(self.prefix) + digits + re.escape(self.suffix)).fullmatch
+        body = re.escape(self.prefix) + digits + re.escape(self.suffix)
+        self._match = re.compile(body).fullmatch
+        # The same test for every line of a text at once (see parse_all): the digits of a line that matches,
+        # "" for any other line. Only when no line break can be part of a value that matches.
+        lines = re.compile("^(?:" + body + "$|.*)", re.MULTILINE)
+        self._lines = None if "\n" in text else lines.findall
 
     def format(self, i: int) -> str:
         if self.width:
@@ -67,8 +72,22 @@ class Pattern:
         return None if match is None else int(match.group(1))
 
     def parse_all(self, values: list[str]) -> list[int | None]:
-        """``[self.parse(value) for value in values]``, with the matching done in one C-level ``map``."""
-        return [None if match is None else int(match.group(1)) for match in map(self._match, values)]
+        """``[self.parse(value) for value in values]``, faster for a batch.
+
+        The values are joined by line breaks (when no value holds one, each line is one value) and one
+        regular expression reads every line in a single pass, with no match object per value: a third less
+        time than matching value by value, and the usual batch (generated values only) then runs no Python
+        code per value at all.
+        """
+        if self._lines is not None and values:
+            text = "\n".join(values)
+            if text.count("\n") == len(values) - 1:
+                digits = self._lines(text)  # one item per line
+                if len(digits) == len(values):
+                    if "" not in digits:
+                        return list(map(int, digits))
+                    return [int(number) if number else None for number in digits]
+        return [None if match is None else int(match[1]) for match in map(self._match, values)]
 
 
 class Sequence:
@@ -149,6 +168,23 @@ class Presence:
         self.bits[slot] = 0
         self.count -= 1
         return True
+
+    def clear_numbers(self, numbers: list[int | None], start: int) -> list[bool]:
+        """``clear(i - start)`` for each ``i`` of the range starting at ``start`` (None or out of range: no).
+
+        :return: for each number, in order, whether its slot was cleared (a repeated number: the first time).
+        """
+        bits = self.bits
+        end = start + len(bits)
+        cleared = []
+        for i in numbers:
+            if i is not None and start <= i < end and bits[i - start]:
+                bits[i - start] = 0
+                cleared.append(True)
+            else:
+                cleared.append(False)
+        self.count -= cleared.count(True)
+        return cleared
 
     def slots(self) -> Iterator[int]:
         find = self.bits.find
@@ -304,6 +340,10 @@ class Roster:
             if field in sequence.patterns
         ]
         index = self.index[field]
+        if not index and len(generated) == 1:
+            # The usual container (one generated range, nothing seeded by hand): only the bitmap to update.
+            presence, start, _, numbers = generated[0]
+            return presence.clear_numbers(numbers, start)
         removed = []
         for position, value in enumerate(values):
             record_id = index.get(value)

@@ -142,3 +142,56 @@ def test_429_and_5xx_are_never_stored(sandbox, http, project, fault):
     retried = delete(sandbox, http, body, key="batch-1")
     assert retried.status_code == 200 and "Idempotent-Replayed" not in retried.headers
     assert retried.json()["data"]["deleted"] == 1
+
+
+TRICKY = [
+    "user1@example.com",
+    "USER2@Example.COM",  # case
+    "  user3@example.com\t",  # surrounding whitespace
+    "user007@example.com",  # a leading zero is not user7
+    "user7@example.com",
+    "user7@example.com",  # twice in one batch: the second is not found
+    "user0@example.com",
+    "user00@example.com",
+    "user150@example.com",  # past the generated range
+    "user\u0663@example.com",  # a digit, but not an ASCII one
+    "seeded@x.com",
+    "MIXED@x.com",  # a seeded contact, other case
+    "user5@other.com",  # seeded, and it looks generated
+    "nobody@x.com",
+]
+
+
+def _project_detail(sandbox, project_id):
+    return sandbox.state("migma", detail=True)["migma"]["detail"]["projects"][project_id]
+
+
+def test_a_batch_answers_as_the_same_emails_one_by_one(sandbox, http):
+    """Batches take shortcuts (one check for all emails, one pass over the generated range): same answers."""
+    seeded = ["seeded@x.com", "Mixed@X.com", "user5@other.com"]
+    sandbox.seed({"migma": {"projects": {"BATCH": seeded, "SINGLE": seeded}}})
+    for project_id in ("BATCH", "SINGLE"):
+        sandbox.generate(vendor="migma", project=project_id, count=100, pattern="user{i}@example.com")
+    delete(sandbox, http, {"emails": ["user1@example.com"], "projectId": "BATCH"})  # already gone
+    delete(sandbox, http, {"emails": ["user1@example.com"], "projectId": "SINGLE"})
+    for batch in (TRICKY, [f"user{i}@example.com" for i in range(10, 99)], TRICKY):
+        answer = delete(sandbox, http, {"emails": batch, "projectId": "BATCH"}).json()
+        not_found = []
+        for email in batch:
+            single = delete(sandbox, http, {"emails": [email], "projectId": "SINGLE"}).json()
+            not_found += single["data"]["notFound"]
+        assert answer["data"] == {"deleted": len(batch) - len(not_found), "notFound": not_found}
+        assert _project_detail(sandbox, "BATCH") == _project_detail(sandbox, "SINGLE")
+    assert answer["data"]["deleted"] == 0  # the same batch again
+
+
+@pytest.mark.parametrize(
+    ("bad", "index"),
+    [("nope", 2), (5, 2), (None, 2), ("a@b", 2), ("a@b.co\nc@d.ef", 2), ("a b@c.de", 2), ("\u00a0", 2)],
+)
+def test_the_first_bad_email_is_named(sandbox, http, project, bad, index):
+    emails = ["a@x.com", " B@X.COM ", bad, "nope-too"]
+    response = delete(sandbox, http, {"emails": emails, "projectId": project})
+    assert response.status_code == 400
+    assert response.json()["error"] == f"emails[{index}] is not a valid email address"
+    assert contacts(sandbox) == 3
