@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from airflow_contact_removal.sandbox.common import random_hex24
 
@@ -245,9 +245,10 @@ class Roster:
         if record_id is not None:
             return {"id": record_id, **self.records[record_id]}
         found = self._find_generated(field, value)
-        if found is None:
-            return None
-        sequence, slot = found
+        return None if found is None else self._generated_record(*found)
+
+    def _generated_record(self, sequence: Sequence, slot: int) -> dict[str, str | None]:
+        """Generated record ``slot`` of ``sequence`` as :meth:`find_record` shows it."""
         i = sequence.start + slot
         record: dict[str, str | None] = {"id": sequence.id_of(slot)}
         for name in self.fields:
@@ -334,30 +335,82 @@ class Roster:
         The same as ``remove(find(field, value))`` for each value in turn, but each generated range parses
         all values in one go (:meth:`Pattern.parse_all`): about twice as fast for Migma's 1000 emails.
         """
-        generated = [
-            (self.presence[tag], sequence.start, sequence.count, sequence.patterns[field].parse_all(values))
-            for tag, sequence in self.sequences.items()
-            if field in sequence.patterns
-        ]
+        generated = self._parse_for_ranges(field, values)
         index = self.index[field]
         if not index and len(generated) == 1:
             # The usual container (one generated range, nothing seeded by hand): only the bitmap to update.
-            presence, start, _, numbers = generated[0]
-            return presence.clear_numbers(numbers, start)
+            presence, sequence, numbers = generated[0]
+            return presence.clear_numbers(numbers, sequence.start)
         removed = []
         for position, value in enumerate(values):
             record_id = index.get(value)
             if record_id is not None:
                 removed.append(self.remove(record_id))
                 continue
-            for presence, start, count, numbers in generated:
-                i = numbers[position]
-                if i is not None and start <= i < start + count and presence.clear(i - start):
-                    removed.append(True)
-                    break
-            else:
-                removed.append(False)
+            found = self._present_slot(generated, position)
+            removed.append(found is not None and found[0].clear(found[2]))
         return removed
+
+    def remove_records(
+        self, field: str, values: list[str], spare: Callable[[], bool] | None = None
+    ) -> list[tuple[dict[str, str | None] | None, bool]]:
+        """Find and remove the present record whose ``field`` equals each value, in order.
+
+        The same as ``record = find_record(field, value)`` and, when found, ``remove(record["id"])`` for each
+        value in turn, but each generated range parses all values in one go (:meth:`Pattern.parse_all`) and a
+        generated record is removed from the slot it was found in, without parsing its id back.
+
+        :param spare: asked once per record found, before removing it; True keeps the record (Wooxy's
+            simulated processing errors).
+        :return: for each value, the record as :meth:`find_record` gives it (or None) and whether it was
+            removed.
+        """
+        generated = self._parse_for_ranges(field, values)
+        index = self.index[field]
+        results: list[tuple[dict[str, str | None] | None, bool]] = []
+        for position, value in enumerate(values):
+            record_id = index.get(value)
+            if record_id is not None:
+                record = {"id": record_id, **self.records[record_id]}
+                spared = spare is not None and spare()
+                results.append((record, not spared and self.remove(record_id)))
+                continue
+            found = self._present_slot(generated, position)
+            if found is None:
+                results.append((None, False))
+                continue
+            presence, sequence, slot = found
+            record = self._generated_record(sequence, slot)
+            if spare is not None and spare():
+                results.append((record, False))
+            elif record["id"] in self.records:  # remove() takes a record seeded by hand under this id first
+                results.append((record, self.remove(record["id"])))
+            else:
+                results.append((record, presence.clear(slot)))
+        return results
+
+    def _parse_for_ranges(
+        self, field: str, values: list[str]
+    ) -> list[tuple[Presence, Sequence, list[int | None]]]:
+        """For each generated range with a ``field`` pattern: its presence, itself and every value parsed."""
+        return [
+            (self.presence[tag], sequence, sequence.patterns[field].parse_all(values))
+            for tag, sequence in self.sequences.items()
+            if field in sequence.patterns
+        ]
+
+    @staticmethod
+    def _present_slot(
+        generated: list[tuple[Presence, Sequence, list[int | None]]], position: int
+    ) -> tuple[Presence, Sequence, int] | None:
+        """The first range where value ``position`` (parsed) is a present record: (presence, range, slot)."""
+        for presence, sequence, numbers in generated:
+            i = numbers[position]
+            if i is not None and sequence.start <= i < sequence.start + sequence.count:
+                slot = i - sequence.start
+                if presence.has(slot):
+                    return presence, sequence, slot
+        return None
 
     def add_sequence(self, start: int, count: int, patterns: dict[str, Pattern]) -> Sequence:
         """Add ``count`` generated records; refuses ranges that overlap an existing identical pattern."""

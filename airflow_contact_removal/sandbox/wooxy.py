@@ -24,6 +24,7 @@ from starlette.responses import Response
 
 from airflow_contact_removal.sandbox.common import (
     SeedError,
+    all_emails,
     context_of,
     first,
     is_e164,
@@ -32,6 +33,7 @@ from airflow_contact_removal.sandbox.common import (
     iso_time,
     json_response,
     normalize_email,
+    normalize_emails,
     object_id,
     same_secret,
     sandbox_of,
@@ -59,17 +61,39 @@ INVALID_TOKEN = "Invalid authorization token!"
 TOO_MANY_CONCURRENT = "Too many concurrent requests"
 
 FIELDS = ("email", "phone", "userId")
+
+
+def _all_phones(values: list[str]) -> bool:
+    return all(map(is_e164, values))
+
+
+def _all_user_ids(values: list[str]) -> bool:
+    return all(values)  # non-empty strings
+
+
 BODY_FIELDS = (
-    # body field, record field, "not a list" message, "not a string" message, value check
-    ("emails", "email", "Argument emails must be a list of emails", "Each email must be a string", is_email),
+    # body field, record field, "not a list" message, "not a string" message, check of all the values
+    (
+        "emails",
+        "email",
+        "Argument emails must be a list of emails",
+        "Each email must be a string",
+        all_emails,
+    ),
     (
         "phoneNumbers",
         "phone",
         "Argument phoneNumbers must be a list of phoneNumbers",
         "Each phoneNumber must be a string",
-        is_e164,
+        _all_phones,
     ),
-    ("userIds", "userId", "Argument userIds must be a list of userIds", "Each userId must be a string", bool),
+    (
+        "userIds",
+        "userId",
+        "Argument userIds must be a list of userIds",
+        "Each userId must be a string",
+        _all_user_ids,
+    ),
 )
 
 router = APIRouter()
@@ -99,7 +123,8 @@ class WooxyRequest:
     webhook: str | None
     created: float
     due: float
-    identifiers: list[tuple[str, str]]
+    #: (record field, values) per body field, in the order they are processed.
+    identifiers: list[tuple[str, list[str]]]
     status: str = STATUS_QUEUED
     updated: float = 0.0
     success: list[tuple] = field(default_factory=list)
@@ -124,11 +149,11 @@ class WooxyStore:
         request_id: str,
         list_id: str,
         webhook: str | None,
-        identifiers: list[tuple[str, str]],
+        identifiers: list[tuple[str, list[str]]],
         now: float,
         delay: float,
     ) -> None:
-        """Queue a removal. :param identifiers: (record field, value) pairs in request order."""
+        """Queue a removal. :param identifiers: (record field, values) in request order."""
         request = WooxyRequest(request_id, list_id, webhook, now, now + delay, identifiers, updated=now)
         self.requests[request_id] = request
         heapq.heappush(self.pending, (request.due, request_id))
@@ -149,22 +174,25 @@ class WooxyStore:
 
     def _process(self, request: WooxyRequest, error_rate: float) -> None:
         roster = self.lists.get(request.list_id)
-        for record_field, value in request.identifiers:
-            record = roster.find_record(record_field, value) if roster is not None else None
-            if record is None:
-                contact = {name: None for name in FIELDS}
-                contact[record_field] = value
-                request.errors.append(
-                    (NOT_FOUND, (None, contact["email"], contact["phone"], contact["userId"]))
-                )
-                continue
-            member_id = record["id"]
-            as_tuple = (member_id, record["email"], record["phone"], record["userId"])
-            if error_rate and self.rng.random() < error_rate:
-                request.errors.append((PROCESSING_FAILED, as_tuple))
+        spare = (lambda: self.rng.random() < error_rate) if error_rate else None
+        for record_field, values in request.identifiers:
+            if roster is None:
+                outcomes: list[tuple[dict[str, Any] | None, bool]] = [(None, False)] * len(values)
             else:
-                roster.remove(member_id)
-                request.success.append(as_tuple)
+                outcomes = roster.remove_records(record_field, values, spare)
+            for value, (record, removed) in zip(values, outcomes, strict=True):
+                if record is None:
+                    contact = {name: None for name in FIELDS}
+                    contact[record_field] = value
+                    request.errors.append(
+                        (NOT_FOUND, (None, contact["email"], contact["phone"], contact["userId"]))
+                    )
+                    continue
+                as_tuple = (record["id"], record["email"], record["phone"], record["userId"])
+                if removed:
+                    request.success.append(as_tuple)
+                else:
+                    request.errors.append((PROCESSING_FAILED, as_tuple))
         request.status = STATUS_COMPLETED
         request.updated = request.due
         request.identifiers = []
@@ -320,8 +348,8 @@ def _is_uri(value: Any) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
-def validate_removal(body: dict[str, Any]) -> tuple[list[str], list[tuple[str, str]], int]:
-    """Apply the page's rules. :return: (error texts, (record field, value) pairs, record count)."""
+def validate_removal(body: dict[str, Any]) -> tuple[list[str], list[tuple[str, list[str]]], int]:
+    """Apply the page's rules. :return: (error texts, (record field, values) per body field, record count)."""
     errors = []
     list_id = body.get("contactListId")
     if list_id is None:
@@ -330,9 +358,9 @@ def validate_removal(body: dict[str, Any]) -> tuple[list[str], list[tuple[str, s
         errors.append("Argument contactListId must be a non-empty string")
     if body.get("webHookUri") is not None and not _is_uri(body["webHookUri"]):
         errors.append("Argument webHookUri must be a valid URI")
-    identifiers: list[tuple[str, str]] = []
+    identifiers: list[tuple[str, list[str]]] = []
     total = 0
-    for body_field, record_field, list_message, string_message, valid in BODY_FIELDS:
+    for body_field, record_field, list_message, string_message, all_valid in BODY_FIELDS:
         values = body.get(body_field)
         if values is None:
             continue
@@ -342,11 +370,12 @@ def validate_removal(body: dict[str, Any]) -> tuple[list[str], list[tuple[str, s
         total += len(values)
         if not all(isinstance(v, str) for v in values):
             errors.append(string_message)
-        elif not all(valid(v) for v in values):
+        elif not all_valid(values):
             errors.append(list_message)
-        else:
-            normalize = normalize_email if record_field == "email" else str
-            identifiers.extend((record_field, normalize(v)) for v in values)
+        elif values:
+            identifiers.append(
+                (record_field, normalize_emails(values) if record_field == "email" else list(values))
+            )
     if total == 0 and not errors:
         errors.append("add at least one contact to remove")
     # "100 records per transaction" is read as emails + phone numbers + user ids together (the safe reading).

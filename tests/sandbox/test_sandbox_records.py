@@ -146,6 +146,42 @@ def test_remove_values_of_one_generated_range(values):
     assert fast.remove_values("email", values) == [False] * len(values)  # already removed
 
 
+@pytest.mark.parametrize("field", ["email", "phone"])
+@pytest.mark.parametrize("spare_every", [0, 1, 2, 3])
+def test_remove_records_is_find_record_then_remove(field, spare_every):
+    fast = _roster()
+    slow = copy.deepcopy(fast)
+    fast_asked, slow_asked = itertools.count(1), itertools.count(1)
+    spare = (lambda: next(fast_asked) % spare_every == 0) if spare_every else None
+    expected = []
+    for value in VALUES[field]:
+        record = slow.find_record(field, value)
+        if record is None:
+            expected.append((None, False))
+        elif spare_every and next(slow_asked) % spare_every == 0:
+            expected.append((record, False))
+        else:
+            expected.append((record, slow.remove(record["id"])))
+    assert fast.remove_records(field, VALUES[field], spare) == expected
+    assert next(fast_asked) == next(slow_asked)  # asked as often, once per record found
+    assert list(fast.iter_records()) == list(slow.iter_records())
+
+
+def test_remove_records_takes_what_remove_takes_for_a_reused_id():
+    """A record seeded by hand under the id of a removed generated one, which then comes back."""
+    fast = Roster(("email", "phone"))
+    sequence = fast.add_sequence(0, 10, {"email": Pattern("user{i}@x.com")})
+    generated_id = sequence.id_of(5)
+    assert fast.remove(generated_id)
+    assert fast.add({"email": "other@x.com", "phone": None}, generated_id) == (generated_id, True)
+    assert fast.add({"email": "user5@x.com", "phone": None}) == (generated_id, True)
+    slow = copy.deepcopy(fast)
+    record = slow.find_record("email", "user5@x.com")
+    expected = [(record, slow.remove(record["id"]))]
+    assert fast.remove_records("email", ["user5@x.com"]) == expected
+    assert list(fast.iter_records()) == list(slow.iter_records())
+
+
 def test_a_removed_generated_contact_comes_back_under_its_id():
     roster = _roster()
     record = roster.find_record("email", "user3@x.com")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 
@@ -134,6 +135,58 @@ def test_error_rate_is_seeded_and_failed_contacts_stay(sandbox, http):
     first = run()
     assert 5 < len(first) < 35
     assert run() == first
+
+
+def test_a_request_is_processed_as_its_identifiers_one_by_one(sandbox, http):
+    """Processing looks a request's identifiers up per kind in one go: same results as one by one."""
+    seeded = [{"email": "Both@X.com", "phone": "+31611111111", "userId": "both"}, {"phone": "+31622222222"}]
+    body = {
+        "emails": [
+            "user1@example.com",
+            "USER2@example.com",
+            "user02@example.com",
+            "both@x.com",
+            "user1@example.com",
+        ],
+        "phoneNumbers": ["+31600000003", "+31611111111", "+31600000002", "+31622222222", "+31600000004"],
+        "userIds": ["u4", "u5", "both", "u05", "u99", "u5"],
+    }
+
+    def results(lists: list[list[tuple[str, str]]]) -> list[dict]:
+        sandbox.reset()
+        sandbox.set_options(wooxy_error_rate=0.3, wooxy_error_seed=3)
+        sandbox.seed({"wooxy": {"lists": {"L1": seeded}}})
+        sandbox.generate(
+            vendor="wooxy",
+            list="L1",
+            count=10,
+            pattern="user{i}@example.com",
+            phone_pattern="+3160{i:07d}",
+            user_id_pattern="u{i}",
+        )
+        outcome = []
+        for identifiers in lists:
+            request = {"contactListId": "L1"}
+            for body_field, value in identifiers:
+                request.setdefault(body_field, []).append(value)
+            request_id = remove(sandbox, http, request).json()["requestId"]
+            outcome.append(find(sandbox, http, [request_id]).json()["requests"][request_id]["results"])
+        left = sandbox.state("wooxy", detail=True)["wooxy"]["detail"]["lists"]["L1"]
+        merged = {
+            "errors": [e for o in outcome for e in o["errors"]],
+            "success": [s for o in outcome for s in o["success"]],
+        }
+        return [merged, left]
+
+    def same_ids(outcome: list) -> str:
+        """Generated and seeded ids are new in every run: name them in order of appearance."""
+        names: dict[str, str] = {}
+        return re.sub(
+            r"[0-9a-f]{24}", lambda m: names.setdefault(m[0], f"id{len(names)}"), json.dumps(outcome)
+        )
+
+    pairs = [(field, value) for field, values in body.items() for value in values]
+    assert same_ids(results([pairs])) == same_ids(results([[pair] for pair in pairs]))
 
 
 def test_more_than_100_records_counts_all_identifier_kinds(sandbox, http, members):
