@@ -12,6 +12,8 @@ import logging
 import time
 from typing import Any
 
+from starlette.requests import Request
+
 from airflow_contact_removal.sandbox import autosend, bird, migma, wooxy
 from airflow_contact_removal.sandbox.common import INVALID_JSON, VENDOR_PREFIXES, batch_size
 from airflow_contact_removal.sandbox.faults import FAULT_5XX, FAULT_429, FAULT_DROP, FAULT_DROP_AFTER
@@ -55,11 +57,16 @@ class SandboxMiddleware:
 
     :param app: the wrapped ASGI app.
     :param sandbox: the :class:`~airflow_contact_removal.sandbox.state.Sandbox`.
+    :param direct_routes: (method, path) -> endpoint to call without the wrapped app (see
+        :data:`~airflow_contact_removal.sandbox.app.DIRECT_ENDPOINTS`).
     """
 
-    def __init__(self, app: Any, sandbox: Any) -> None:
+    def __init__(
+        self, app: Any, sandbox: Any, direct_routes: dict[tuple[str, str], Any] | None = None
+    ) -> None:
         self.app = app
         self.sandbox = sandbox
+        self.direct_routes = direct_routes or {}
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -148,7 +155,12 @@ class SandboxMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, replay, capture)
+            endpoint = self.direct_routes.get((scope["method"], scope["path"]))
+            if endpoint is None:
+                await self.app(scope, replay, capture)
+            else:
+                response = await endpoint(Request(scope, replay))
+                await response(scope, replay, capture)
         except Exception as exc:
             # Never log the exception text or traceback: it could hold an identifier from the body.
             logger.error("sandbox: %s in a %s handler", type(exc).__name__, scope["sandbox.ctx"].vendor)
