@@ -164,8 +164,34 @@ def _fingerprint(body: Any, raw: bytes) -> str:
     """Same body = same JSON value (key order and whitespace do not matter); non-JSON compares bytes."""
     if body is INVALID_JSON:
         return hashlib.sha256(b"raw:" + raw).hexdigest()
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    text = _batch_text(body)
+    if text is None:
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _batch_text(body: Any) -> str | None:
+    """The usual body, ``{"emails": [str, ...], "projectId": str}``, as a text no other value makes.
+
+    Canonical JSON of 1000 emails is most of a fingerprint's cost. For this shape, the email count, the
+    project id after its length, and the emails one per line (only when none holds a line break) name the
+    value just as exactly, for a third of the cost. Any other body, including one with more keys, gets
+    canonical JSON, which never starts with ``batch:``; so two bodies still share a fingerprint exactly when
+    they are the same JSON value. Like canonical JSON, the text fails to encode for a lone surrogate.
+    :return: None for any other body.
+    """
+    if not isinstance(body, dict) or body.keys() != {"emails", "projectId"}:
+        return None
+    emails, project_id = body["emails"], body["projectId"]
+    if not isinstance(emails, list) or not isinstance(project_id, str):
+        return None
+    try:
+        lines = "\n".join(emails)
+    except TypeError:  # not all strings
+        return None
+    if lines.count("\n") != len(emails) - 1:  # no emails, or one holds a line break
+        return None
+    return f"batch:{len(emails)}:{len(project_id)}:{project_id}\n{lines}"
 
 
 def _bulk_delete(request: Request) -> tuple[int, dict[str, Any]]:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+import json
+
 import pytest
+
+from airflow_contact_removal.sandbox.common import INVALID_JSON
+from airflow_contact_removal.sandbox.migma import _fingerprint
 
 from .helpers import auth_headers
 
@@ -195,3 +201,62 @@ def test_the_first_bad_email_is_named(sandbox, http, project, bad, index):
     assert response.status_code == 400
     assert response.json()["error"] == f"emails[{index}] is not a valid email address"
     assert contacts(sandbox) == 3
+
+
+FINGERPRINT_BODIES = [
+    {"emails": ["a@x.com", "b@x.com"], "projectId": "P1"},
+    {"projectId": "P1", "emails": ["a@x.com", "b@x.com"]},  # the same value
+    {"emails": ["b@x.com", "a@x.com"], "projectId": "P1"},
+    {"emails": ["a@x.com\nb@x.com"], "projectId": "P1"},  # one email that reads like two lines
+    {"emails": ["a@x.com\nb@x.com", "c@x.com"], "projectId": "P1"},
+    {"emails": ["a@x.com", "b@x.com\nc@x.com"], "projectId": "P1"},
+    {"emails": ["a@x.com", "b@x.com", ""], "projectId": "P1"},
+    {"emails": [""], "projectId": "P1"},
+    {"emails": [], "projectId": "P1"},
+    {"emails": ["a@x.com"], "projectId": "P1\na@x.com"},
+    {"emails": ["P1", "a@x.com"], "projectId": ""},
+    {"emails": ["a@x.com"], "projectId": "P1:1"},
+    {"emails": ["1:a@x.com"], "projectId": "P1"},
+    {"emails": ["a@x.com", "b@x.com"], "projectId": "P1", "extra": None},
+    {"emails": ["a@x.com", 1], "projectId": "P1"},
+    {"emails": ["a@x.com", 1.0], "projectId": "P1"},
+    {"emails": ["a@x.com", True], "projectId": "P1"},
+    {"emails": "a@x.com", "projectId": "P1"},
+    {"emails": ["a@x.com"], "projectId": 1},
+    {"emails": ["a@x.com"]},
+    ["a@x.com", "b@x.com"],
+    "batch:2:2:P1\na@x.com\nb@x.com",
+    None,
+]
+
+
+def test_fingerprints_match_exactly_when_the_json_values_do():
+    """The usual body has a cheaper fingerprint than canonical JSON; the answer to "same body?" is unchanged."""
+
+    def canonical(body):
+        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    for first, second in itertools.product(FINGERPRINT_BODIES, repeat=2):
+        same_value = canonical(first) == canonical(second)
+        assert (_fingerprint(first, b"") == _fingerprint(second, b"")) == same_value, (first, second)
+    assert _fingerprint(INVALID_JSON, b"{x") != _fingerprint("{x", b"")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"emails": ["\ud800@x.com"], "projectId": "P1"}, {"emails": ["a@x.com"], "projectId": "\udfff"}],
+)
+def test_a_lone_surrogate_fails_the_fingerprint_as_before(body):
+    with pytest.raises(UnicodeEncodeError):
+        json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    with pytest.raises(UnicodeEncodeError):
+        _fingerprint(body, b"")
+
+
+def test_an_email_with_a_line_break_is_not_two_emails_for_idempotency(sandbox, http, project):
+    first = delete(sandbox, http, {"emails": ["a@x.com\nb@x.com"], "projectId": project}, key="k")
+    assert first.status_code == 400
+    second = delete(sandbox, http, {"emails": ["a@x.com", "b@x.com"], "projectId": project}, key="k")
+    assert second.status_code == 409
+    replay = delete(sandbox, http, {"projectId": project, "emails": ["a@x.com\nb@x.com"]}, key="k")
+    assert replay.status_code == 400 and replay.headers["Idempotent-Replayed"] == "true"
