@@ -178,7 +178,8 @@ def _batch_text(body: Any) -> str | None:
     value just as exactly, for a third of the cost. Any other body, including one with more keys, gets
     canonical JSON, which never starts with ``batch:``; so two bodies still share a fingerprint exactly when
     they are the same JSON value. Like canonical JSON, the text fails to encode for a lone surrogate.
-    :return: None for any other body.
+
+    :return: the text, or None for any other body.
     """
     if not isinstance(body, dict) or body.keys() != {"emails", "projectId"}:
         return None
