@@ -157,6 +157,8 @@ def run_removal(
     cleaner = IdentifierCleaner(hook.identifier_normalisers, on_invalid=on_invalid)
     streams = {kind: cleaner.clean(kind, value) for kind, value in inputs.items()}
     batches = make_batches(streams, batch_size, mix_kinds=hook.mixes_identifier_kinds)
+    if request.idempotency_scope or checkpoint is not None:
+        batches = _with_digest(batches)
     summary = RemovalSummary(
         vendor=hook.vendor,
         operation=request.operation,
@@ -237,6 +239,18 @@ def run_removal(
             "%d batch(es) were finished by an earlier try and not sent again", summary.resumed_batches
         )
     return RemovalReport(summary, kept, cleaner.invalid + rejected)
+
+
+def _with_digest(batches: Iterator[Batch]) -> Iterator[Batch]:
+    """
+    Batches whose content digest (idempotency key, checkpoint fingerprint) is already computed.
+
+    The producer thread computes it while the senders wait on the network, instead of a sender
+    between two of its requests (~0.2 ms for 1000 emails).
+    """
+    for batch in batches:
+        batch.digest  # noqa: B018 - cached on the batch
+        yield batch
 
 
 def _reiterable(value: Any) -> Any:
