@@ -110,7 +110,7 @@ class SandboxMiddleware:
                     return
                 wooxy_store.in_flight[wooxy_key] = wooxy_store.in_flight.get(wooxy_key, 0) + 1
             if decision.delay:
-                await asyncio.sleep(decision.delay)
+                await sleep_at_least(decision.delay)
             outcome.fault = decision.fault
             if decision.fault in (FAULT_429, FAULT_5XX):
                 outcome.status = await self._send_fault(vendor, scope, send, decision.status)
@@ -190,6 +190,19 @@ class _Outcome:
     def __init__(self) -> None:
         self.status: int | None = None
         self.fault: str | None = None
+
+
+async def sleep_at_least(seconds: float) -> None:
+    """
+    Wait ``seconds`` or a little more, never less.
+
+    uvloop's timers count whole milliseconds from the loop's cached clock, so a plain
+    ``asyncio.sleep`` can end up to a millisecond early; the added latency is a floor the
+    benchmarks and tests rely on.
+    """
+    deadline = time.perf_counter() + seconds
+    while (remaining := deadline - time.perf_counter()) > 0:
+        await asyncio.sleep(remaining)
 
 
 async def _read_body(receive: Any) -> bytes | None:
