@@ -5,7 +5,9 @@
 2. the same removal without this provider: the http provider's ``HttpOperator`` mapped with
    ``.expand()`` over batches cut upstream, run with ``airflow dags test`` (10k only: ``dags test``
    runs mapped tasks one by one, and 100k Wooxy would be 1000 mapped tasks);
-3. a plain sequential loop with ``requests`` (one keep-alive session).
+3. a plain sequential loop with ``requests`` (one keep-alive session);
+4. for reference, a bare concurrent client: C threads posting batches cut and serialised beforehand,
+   nothing else (no validation, results or retries): what the sandbox and this machine allow.
 
 Prints identifiers per second, the ratio to the physical limit C x B / L, the ratios to (2) and (3),
 the CPU time of preparing 1M identifiers, peak RSS and XCom bytes. Run by hand: ``make bench``.
@@ -23,12 +25,14 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -124,6 +128,49 @@ def run_operator(client: SandboxClient, workdir: Path, vendor: str, size: int) -
     return result
 
 
+def _endpoint(client: SandboxClient, vendor: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """The removal URL, auth headers and the body's fixed fields, as a user would write them."""
+    if vendor == "wooxy":
+        return (
+            client.base_url(vendor) + "/contacts/remove",
+            {"Access-Token": client.api_key(vendor)},
+            {"contactListId": LIST_ID},
+        )
+    return (
+        client.base_url(vendor) + "/v1/contacts/bulk-delete",
+        {"Authorization": f"Bearer {client.api_key(vendor)}"},
+        {"projectId": PROJECT_ID},
+    )
+
+
+def run_bare(client: SandboxClient, workdir: Path, vendor: str, size: int) -> dict:
+    batch, inflight = VENDORS[vendor]
+    prepare(client, vendor, size)
+    emails = input_file(workdir, size).read_text().split()
+    url, headers, fixed = _endpoint(client, vendor)
+    headers = {**headers, "Content-Type": "application/json"}
+    bodies = queue.SimpleQueue()
+    for start in range(0, len(emails), batch):
+        bodies.put(json.dumps({**fixed, "emails": emails[start : start + batch]}))
+
+    def send_all() -> None:
+        session = requests.Session()
+        while True:
+            try:
+                body = bodies.get_nowait()
+            except queue.Empty:
+                return
+            session.post(url, data=body, headers=headers, timeout=30).raise_for_status()
+
+    threads = [threading.Thread(target=send_all) for _ in range(inflight)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {"wall": time.perf_counter() - started, "left": left(client, vendor)}
+
+
 def run_sequential(client: SandboxClient, workdir: Path, vendor: str, size: int) -> dict | None:
     batch, _ = VENDORS[vendor]
     predicted = size / batch * LATENCY_MS / 1000
@@ -132,16 +179,11 @@ def run_sequential(client: SandboxClient, workdir: Path, vendor: str, size: int)
     prepare(client, vendor, size)
     emails = input_file(workdir, size).read_text().split()
     session = requests.Session()
-    if vendor == "wooxy":
-        url, headers = client.base_url(vendor) + "/contacts/remove", {"Access-Token": client.api_key(vendor)}
-    else:
-        url = client.base_url(vendor) + "/v1/contacts/bulk-delete"
-        headers = {"Authorization": f"Bearer {client.api_key(vendor)}"}
+    url, headers, fixed = _endpoint(client, vendor)
     round_trips = []
     started = time.perf_counter()
     for start in range(0, len(emails), batch):
-        body = {"emails": emails[start : start + batch]}
-        body.update({"contactListId": LIST_ID} if vendor == "wooxy" else {"projectId": PROJECT_ID})
+        body = {**fixed, "emails": emails[start : start + batch]}
         sent = time.perf_counter()
         session.post(url, json=body, headers=headers, timeout=30).raise_for_status()
         round_trips.append(time.perf_counter() - sent)
@@ -245,11 +287,15 @@ def main() -> int:
                 print(f"{vendor} {size}: sequential ...", file=sys.stderr, flush=True)
                 sequential = run_sequential(client, workdir, vendor, size)
                 round_trip = round_trip or (sequential or {}).get("round_trip")
+                bare = None
+                if size <= REPEAT_UP_TO:
+                    print(f"{vendor} {size}: bare client ...", file=sys.stderr, flush=True)
+                    bare = run_bare(client, workdir, vendor, size)
                 http = None
                 if size in BASELINE_SIZES:
                     print(f"{vendor} {size}: HttpOperator.expand() ...", file=sys.stderr, flush=True)
                     http = run_http_operator(client, workdir, vendor, size)
-                rows.append((vendor, size, (batch, inflight), runs, http, sequential))
+                rows.append((vendor, size, (batch, inflight), runs, http, sequential, bare))
             round_trips[vendor] = round_trip
         cpu = prepare_cpu(workdir)
     finally:
@@ -278,6 +324,7 @@ def print_table(rows, round_trips, cpu) -> None:
         "operator ids/s",
         "% of limit, L = measured round trip",
         f"% of limit, L = {LATENCY_MS} ms",
+        f"bare client, % of L = {LATENCY_MS} ms",
         "vs HttpOperator",
         "vs sequential",
         "peak RSS MB",
@@ -286,7 +333,7 @@ def print_table(rows, round_trips, cpu) -> None:
     )
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---" for _ in header) + "|")
-    for vendor, size, (batch, inflight), runs, http, sequential in rows:
+    for vendor, size, (batch, inflight), runs, http, sequential, bare in rows:
         rates = sorted(_rate(size, run) for run in runs)
         rate = statistics.median(rates)
         spread = f" ({rates[0]:,.0f}-{rates[-1]:,.0f})" if len(rates) > 1 else ""
@@ -303,7 +350,7 @@ def print_table(rows, round_trips, cpu) -> None:
             if round_trip
             else "not measured"
         )
-        http_rate, seq_rate = _rate(size, http), _rate(size, sequential)
+        http_rate, seq_rate, bare_rate = _rate(size, http), _rate(size, sequential), _rate(size, bare)
         operator = runs[len(runs) // 2]
         cells = (
             vendor,
@@ -311,20 +358,21 @@ def print_table(rows, round_trips, cpu) -> None:
             f"{rate:,.0f}{spread}",
             measured,
             f"{100 * rate / nominal_limit:.0f}%",
+            f"{100 * bare_rate / nominal_limit:.0f}%" if bare_rate else "not run",
             f"{rate / http_rate:.0f}x ({http_rate:,.0f}/s)" if http_rate else "not run",
             f"{rate / seq_rate:.1f}x ({seq_rate:,.0f}/s)"
             if seq_rate
             else (sequential or {}).get("skipped", "not run"),
             f"{max(run['max_rss_mb'] for run in runs):.0f}",
             f"{operator['xcom_bytes']:,}",
-            str(max(run["left"] for run in runs)),
+            str(max([run["left"] for run in runs] + [(bare or {}).get("left", 0)])),
         )
         print("| " + " | ".join(cells) + " |")
     print(
         f"\nPreparing 1M emails (normalise, validate, de-duplicate, batch): {cpu['list']:.2f} s CPU from a list, "
         f"{cpu['file']:.2f} s CPU streamed from a file."
     )
-    for vendor, size, _, _runs, http, _ in rows:
+    for vendor, size, _, _runs, http, _, _bare in rows:
         if http:
             print(
                 f"HttpOperator baseline, {vendor} {size:,}: {http['requests']} mapped requests, "
