@@ -28,6 +28,7 @@ from airflow_contact_removal.sandbox.common import (
     json_response,
     normalize_email,
     normalize_emails,
+    one_per_line,
     same_secret,
     sandbox_of,
     scheme_token,
@@ -186,11 +187,8 @@ def _batch_text(body: Any) -> str | None:
     emails, project_id = body["emails"], body["projectId"]
     if not isinstance(emails, list) or not isinstance(project_id, str):
         return None
-    try:
-        lines = "\n".join(emails)
-    except TypeError:  # not all strings
-        return None
-    if lines.count("\n") != len(emails) - 1:  # no emails, or one holds a line break
+    lines = one_per_line(emails)  # None: no emails, one is not a string or holds a line break
+    if lines is None:
         return None
     return f"batch:{len(emails)}:{len(project_id)}:{project_id}\n{lines}"
 
