@@ -36,6 +36,8 @@ class VendorAPIError(ContactRemovalError):
     :param vendor_message: the vendor's human-readable error message, when it gave one.
     :param attempts: how many times the request was sent.
     :param retryable: whether the failure was transient (retries ran out) rather than a refusal.
+    :param stops_run: whether the answer says no other batch of the run can succeed either (the key
+        is refused, the account may not do this, the list does not exist): the run stops sending.
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class VendorAPIError(ContactRemovalError):
         vendor_message: str | None = None,
         attempts: int = 1,
         retryable: bool = False,
+        stops_run: bool = False,
     ) -> None:
         self.message = message
         self.vendor = vendor
@@ -56,6 +59,7 @@ class VendorAPIError(ContactRemovalError):
         self.vendor_message = vendor_message
         self.attempts = attempts
         self.retryable = retryable
+        self.stops_run = stops_run
         super().__init__(str(self))
 
     def __str__(self) -> str:
@@ -81,11 +85,14 @@ class VendorAPIError(ContactRemovalError):
                 self.vendor_message,
                 self.attempts,
                 self.retryable,
+                self.stops_run,
             ),
         )
 
 
-def _rebuild_vendor_api_error(message, vendor, status_code, vendor_code, vendor_message, attempts, retryable):
+def _rebuild_vendor_api_error(
+    message, vendor, status_code, vendor_code, vendor_message, attempts, retryable, stops_run=False
+):
     return VendorAPIError(
         message,
         vendor=vendor,
@@ -94,4 +101,5 @@ def _rebuild_vendor_api_error(message, vendor, status_code, vendor_code, vendor_
         vendor_message=vendor_message,
         attempts=attempts,
         retryable=retryable,
+        stops_run=stops_run,
     )
