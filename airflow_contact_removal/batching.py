@@ -226,8 +226,8 @@ def run_concurrently(
     ``abandon_after`` seconds; those still running then are handed to ``on_done`` as
     ``not_sent(batch, reason, True)`` and their threads left to end on their own (the transport
     checks the stop before any further attempt). An exception of the calling thread is raised again
-    at the end; an error while preparing batches (e.g. an unreadable file) stops the run and is
-    raised after everything taken was handed to ``on_done``.
+    at the end; an error while preparing batches (e.g. an unreadable file) ends the input: the
+    batches cut before it are sent, and the error is raised after they were handed to ``on_done``.
     """
     if max_workers < 1:
         raise ValueError("max_workers must be at least 1")
@@ -262,9 +262,8 @@ def run_concurrently(
                     results.put((batch, _NOT_SENT))  # cut, accounted, never queued for sending
                 else:
                     ready.put(batch)
-        except BaseException as exc:  # handed to the calling thread
+        except BaseException as exc:  # raised in the calling thread once the batches cut are done
             failure.append(exc)
-            stop.stop(f"the input could not be read ({type(exc).__name__})")
         finally:
             for _ in range(max_workers):
                 ready.put(_DONE)

@@ -50,8 +50,6 @@ def normalise_email(value: str) -> str:
     email = value.strip().lower()
     if not email:
         raise InvalidIdentifier("empty")
-    if _has_invisible(email):
-        raise InvalidIdentifier("contains control or invisible characters")
     if len(email) > 254:
         raise InvalidIdentifier("longer than 254 characters")
     local, at, domain = email.partition("@")
@@ -68,6 +66,8 @@ def normalise_email(value: str) -> str:
     for label in labels:
         if not label or label[0] == "-" or label[-1] == "-":
             raise InvalidIdentifier("not an email address")
+    if _has_invisible(email):  # whitespace controls (tab, newline) are already refused above
+        raise InvalidIdentifier("contains control or invisible characters")
     return email
 
 

@@ -256,7 +256,8 @@ def run_removal(
         )
     except BaseException as exc:
         _account_stop(summary, cleaner, started, stop, logger, hook, request, progress)
-        exc.removal_report = report()
+        if summary.batches:  # else it ended before the first request: a refusal, nothing to account
+            exc.removal_report = report()
         raise
     _account_stop(summary, cleaner, started, stop, logger, hook, request, progress)
     failure = sink.error or (checkpoint_error[0] if checkpoint_error else None)
