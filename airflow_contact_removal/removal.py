@@ -321,10 +321,11 @@ def _account_stop(
     if stop.is_set():
         summary.stopped = stop.reason
         logger.warning(
-            "Run stopped (%s): %d identifier(s) not sent; they are failed, ready to re-queue, and a retry "
-            "of the task resumes from the checkpoint",
+            "Run stopped (%s): %d identifier(s) not sent, %d failed in all; failed batches carry their "
+            "identifiers, ready to re-queue, and a retry of the task resumes from the checkpoint",
             stop.reason,
             summary.not_sent,
+            summary.failed,
         )
     try:
         summary.check()
@@ -488,7 +489,8 @@ def _send_batch(
     try:
         outcome = _send_once(hook, request, batch, options)
     except RunStopped as exc:
-        return _not_sent_record(batch, exc.reason, False)
+        # The transport stopped a retry: an attempt went out before, its outcome is unknown.
+        return _not_sent_record(batch, exc.reason, True)
     except VendorAPIError as exc:
         if _splittable(exc) and batch.size > 1:
             return _split(hook, request, batch, options, exc, started, guard)
