@@ -7,9 +7,14 @@ connection open without a word, counting what it received.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +100,43 @@ def test_execution_timeout_against_a_hanging_vendor_ends_in_time_with_the_summar
     sent_at_end = hanging.requests
     time.sleep(6)
     assert hanging.requests == sent_at_end
+
+
+def test_sigterm_stops_the_task_in_seconds_with_the_run_accounted(tmp_path):
+    server = HangingServer()
+    try:
+        connection = {
+            "conn_type": "migma",
+            "host": f"http://127.0.0.1:{server.port}",
+            "password": "sk-hanging-test-key-0123456789",
+            "extra": {"project_id": "P1", "read_timeout": 2},
+        }
+        script = Path(__file__).with_name("run_until_sigterm.py")
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+        process = subprocess.Popen(
+            [sys.executable, str(script), json.dumps(connection), str(tmp_path / "checkpoints")],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        deadline = time.monotonic() + 120
+        while server.requests < 1:  # sending has begun (importing Airflow may take a while)
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        out, _ = process.communicate(timeout=30)
+        ended_after = time.monotonic() - signalled
+
+        assert ended_after < 10, f"the task took {ended_after:.1f} s to end after SIGTERM"
+        result = json.loads(out.strip().splitlines()[-1])
+        assert result["error"] == "RunStopped"
+        summary = result["summary"]
+        assert_accounted(summary)
+        assert summary["failed"] == summary["requested"] > 0
+        assert "on_kill" in summary["stopped"]
+        sent_at_end = server.requests
+        time.sleep(3)
+        assert server.requests == sent_at_end
+    finally:
+        server.close()
