@@ -25,7 +25,7 @@ class InvalidIdentifier(ValueError):
 # Permissive about characters (unicode local parts and IDN domains are valid, RFC 6531), strict about
 # structure: one @, no whitespace or specials, dotted domain labels, a TLD that is not all digits.
 # Plain string operations rather than one big regex: this runs a million times per large removal.
-_FORBIDDEN = re.compile(r'[\s"(),:;<>\[\]\\]')
+_FORBIDDEN = re.compile(r'[\s"(),:;<>\[\]\\]|([\x00-\x1f\x7f])')
 
 
 # Control (Cc) and format (Cf: zero-width space and joiners, BOM, soft hyphen, bidi controls)
@@ -34,15 +34,16 @@ _FORBIDDEN = re.compile(r'[\s"(),:;<>\[\]\\]')
 # one (a contact stored with a trailing NUL comes back "not found").
 _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cn", "Co", "Cs", "Zl", "Zp"})
 _ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_INVISIBLE = "contains control or invisible characters"
 
 
 def _has_invisible(text: str) -> bool:
+    if _ASCII_CONTROL.search(text) is not None:
+        return True
     if text.isascii():
-        return _ASCII_CONTROL.search(text) is not None
+        return False
     category = unicodedata.category
-    return _ASCII_CONTROL.search(text) is not None or any(
-        category(char) in _INVISIBLE_CATEGORIES for char in text if not char.isascii()
-    )
+    return any(category(char) in _INVISIBLE_CATEGORIES for char in text if not char.isascii())
 
 
 def normalise_email(value: str) -> str:
@@ -53,7 +54,10 @@ def normalise_email(value: str) -> str:
     if len(email) > 254:
         raise InvalidIdentifier("longer than 254 characters")
     local, at, domain = email.partition("@")
-    if not at or not local or not domain or "@" in domain or _FORBIDDEN.search(email):
+    # One search finds both specials and (in its group) control characters, which get their own
+    # reason once the shape is otherwise right; whitespace controls (tab, newline) are specials.
+    bad = _FORBIDDEN.search(email)
+    if not at or not local or not domain or "@" in domain or (bad is not None and bad.group(1) is None):
         raise InvalidIdentifier("not an email address")
     if len(local) > 64:
         raise InvalidIdentifier("local part longer than 64 characters")
@@ -66,8 +70,8 @@ def normalise_email(value: str) -> str:
     for label in labels:
         if not label or label[0] == "-" or label[-1] == "-":
             raise InvalidIdentifier("not an email address")
-    if _has_invisible(email):  # whitespace controls (tab, newline) are already refused above
-        raise InvalidIdentifier("contains control or invisible characters")
+    if bad is not None or (not email.isascii() and _has_invisible(email)):
+        raise InvalidIdentifier(_INVISIBLE)
     return email
 
 
@@ -108,7 +112,7 @@ def normalise_opaque_id(value: str) -> str:
     if len(text) > 256:
         raise InvalidIdentifier("longer than 256 characters")
     if _has_invisible(text):
-        raise InvalidIdentifier("contains control or invisible characters")
+        raise InvalidIdentifier(_INVISIBLE)
     return text
 
 
