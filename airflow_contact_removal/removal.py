@@ -255,7 +255,10 @@ def run_removal(
             not_sent=_not_sent_record,
         )
     except BaseException as exc:
-        _account_stop(summary, cleaner, started, stop, logger, hook, request, progress)
+        try:
+            _account_stop(summary, cleaner, started, stop, logger, hook, request, progress)
+        except AssertionError as broken:  # never hide the error that ended the run behind this one
+            logger.error("%s", broken)
         if summary.batches:  # else it ended before the first request: a refusal, nothing to account
             exc.removal_report = report()
         raise
