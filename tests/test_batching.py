@@ -141,6 +141,7 @@ def test_an_interrupt_abandons_what_is_in_flight_and_hands_every_batch_over_once
         return ("abandoned" if in_flight else "not sent", reason)
 
     batches = make_batches({"emails": [str(i) for i in range(1000)]}, 10, mix_kinds=True)
+
     def kill_when_all_senders_wait():
         for _ in range(3):
             started.acquire(timeout=10)

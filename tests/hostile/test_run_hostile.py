@@ -410,6 +410,21 @@ ROWS: dict[str, Row] = {
         summary={"removed": 0, "invalid": 1},
         invalid=["contains control or invisible characters"],
     ),
+    "user-id-with-zero-width-character": to_list(
+        "wooxy",
+        1,
+        "L1",
+        user_ids=["u1", "u\u200b2", "u3\x00"],
+        summary={"accepted": 1, "invalid": 2},
+        invalid=["contains control or invisible characters"] * 2,
+    ),
+    "jsonl-with-utf8-bom": migma(
+        1,
+        contacts=2,
+        files={"in.jsonl": b"\xef\xbb\xbf" + lines([f'"{e}"' for e in emails(2)])},
+        input_path="{tmp}/in.jsonl",
+        summary={"removed": 2, "invalid": 0},
+    ),
     "unicode-email-is-still-valid": migma(
         1,
         contacts=1,
