@@ -78,6 +78,7 @@ class Checkpoint:
         self._pending: list[str] = []
         self._last_write = time.monotonic()
         self._handle = None
+        self._added = 0
         if self.path.exists():
             with self.path.open("r", encoding="utf-8") as handle:
                 for line in handle:
@@ -128,6 +129,7 @@ class Checkpoint:
     def add(self, batch: Batch, record: dict[str, Any]) -> None:
         """Remember a batch that finished without failure."""
         line = json.dumps({**record, "fingerprint": fingerprint(batch)}, separators=(",", ":")) + "\n"
+        self._added += 1
         if self._local:
             if self._handle is None:
                 self._open_for_append()
@@ -139,6 +141,12 @@ class Checkpoint:
             self._rewrite()
 
     def close(self) -> None:
+        """Flush and keep the checkpoint for the next try; one that holds no batch is not kept."""
+        self._flush()
+        if not self.records and not self._added:
+            self.remove()  # made by prepare() for a run that finished no batch: nothing to resume
+
+    def _flush(self) -> None:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
@@ -147,7 +155,7 @@ class Checkpoint:
 
     def remove(self) -> None:
         """Forget the checkpoint (the run finished with nothing failed), and the folders it leaves empty."""
-        self.close()
+        self._flush()
         if self.path.exists():
             self.path.unlink()
         self._remove_empty_folders()

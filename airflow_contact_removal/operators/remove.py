@@ -138,7 +138,12 @@ class _ContactRemovalOperator(BaseOperator):
         if checkpoint_path is not None:
             checkpoint = Checkpoint(checkpoint_path, root=folder)
             checkpoint.prepare()
-        writer = JsonLinesWriter(self.results_path) if self.results_path else None
+        try:
+            writer = JsonLinesWriter(self.results_path) if self.results_path else None
+        except BaseException:
+            if checkpoint is not None:
+                checkpoint.close()  # not a trace left of a run that did not start
+            raise
         report = None
         try:
             report = run_removal(

@@ -647,6 +647,11 @@ def test_hostile_case_has_a_clear_outcome(
             assert seen >= len(sent) or row.vendor == "wooxy"
     if row.invalid is not None:
         assert [record["reason"] for record in ti.xcom["invalid"]] == row.invalid
+    checkpoints = tmp_path / "checkpoints"
+    if checkpoints.is_dir():  # only ours: the root conftest points the default folder there
+        empty = [str(path) for path, dirs, files in os.walk(checkpoints) if not dirs and not files]
+        assert empty in ([], [str(checkpoints)]), f"empty checkpoint folders left behind: {empty}"
+        assert not [path for path in checkpoints.rglob("*.jsonl") if path.stat().st_size == 0]
     logged = caplog.text + capsys.readouterr().out  # stdlib loggers, and the task logger (structlog)
     assert "in, " in logged or row.error is not None  # the logs were captured
     assert DOMAIN not in logged, "an identifier reached the log"
