@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from airflow_contact_removal.results import IDENTIFIER_KINDS
+from airflow_contact_removal.stopping import StopSignal
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,11 @@ class Batch:
     @property
     def size(self) -> int:
         return sum(len(values) for values in self.identifiers.values())
+
+    def values(self) -> Iterator[str]:
+        """Every identifier of the batch, all kinds."""
+        for values in self.identifiers.values():
+            yield from values
 
     @property
     def kinds(self) -> dict[str, int]:
@@ -68,15 +74,22 @@ def make_batches(
             index += 1
             current, filled = {}, 0
         bucket = None
-        for value in streams[kind]:
-            if bucket is None:
-                bucket = current.setdefault(kind, [])
-            bucket.append(value)
-            filled += 1
-            if filled == batch_size:
+        try:
+            for value in streams[kind]:
+                if bucket is None:
+                    bucket = current.setdefault(kind, [])
+                bucket.append(value)
+                filled += 1
+                if filled == batch_size:
+                    yield Batch(index, current)
+                    index += 1
+                    current, filled, bucket = {}, 0, None
+        except Exception:
+            # The input failed half way: what was read is handed over (and accounted) before the
+            # error goes on to the caller.
+            if filled:
                 yield Batch(index, current)
-                index += 1
-                current, filled, bucket = {}, 0, None
+            raise
     if filled:
         yield Batch(index, current)
 
@@ -144,6 +157,15 @@ class ProgressLog:
 
 
 _DONE = object()
+#: Results a sender hands back for a batch it did not send, or gave up on.
+_NOT_SENT = object()
+_ABANDONED = object()
+
+#: Seconds the senders' requests in flight get to finish once Airflow stops the task; then they are
+#: abandoned (accounted as failed, safe to re-send) and the task ends.
+ABANDON_AFTER_S = 3.0
+#: How often the calling thread looks at the stop signal while it waits for results.
+_POLL_S = 0.2
 
 _frozen_lock = threading.Lock()
 _frozen_runs = 0
@@ -181,6 +203,9 @@ def run_concurrently(
     *,
     max_workers: int,
     on_done: Callable[[Batch, object], None],
+    stop: StopSignal | None = None,
+    not_sent: Callable[[Batch, str, bool], object] | None = None,
+    abandon_after: float = ABANDON_AFTER_S,
 ) -> None:
     """
     Call ``send(batch)`` for every batch with up to ``max_workers`` in flight, and ``on_done`` with
@@ -190,37 +215,86 @@ def run_concurrently(
     a queue of ``2 * max_workers``; each sender takes the next batch the moment its previous request
     ends, without a round trip through the calling thread, so ``max_workers`` requests stay in
     flight. A lazy input is never read further ahead than the queue. ``send`` must not raise: it
-    turns failures into results. An error while preparing batches (e.g. an unreadable file) is raised
-    here after the batches already sent have been handed to ``on_done``.
+    turns failures into results.
+
+    Every batch taken from ``batches`` reaches ``on_done`` exactly once, on every exit. Once
+    ``stop`` is set no new batch is sent: the batches taken after it reach ``on_done`` with
+    ``not_sent(batch, reason, False)``. A stop from within the run (the vendor, a sink) lets the
+    requests in flight finish and goes on cutting the rest of the input into not-sent batches. An
+    interrupt (``stop(..., interrupt=True)``, or any exception raised in the calling thread, such as
+    Airflow's ``AirflowTaskTimeout``) stops reading the input and gives the requests in flight
+    ``abandon_after`` seconds; those still running then are handed to ``on_done`` as
+    ``not_sent(batch, reason, True)`` and their threads left to end on their own (the transport
+    checks the stop before any further attempt). An exception of the calling thread is raised again
+    at the end; an error while preparing batches (e.g. an unreadable file) ends the input: the
+    batches cut before it are sent, and the error is raised after they were handed to ``on_done``.
     """
     if max_workers < 1:
         raise ValueError("max_workers must be at least 1")
+    stop = stop if stop is not None else StopSignal()
+    if not_sent is None:
+
+        def not_sent(batch: Batch, reason: str, in_flight: bool) -> object:
+            return None
+
     ready: queue.Queue = queue.Queue(maxsize=max_workers * 2)
     results: queue.Queue = queue.Queue()
-    stop = threading.Event()
     failure: list[BaseException] = []
+    lock = threading.Lock()
+    pending: dict[int, Batch] = {}  # taken from the input, not yet handed to on_done
+    sending: set[int] = set()  # in a sender's hands
+    reading = threading.Lock()  # held by the producer while it reads and cuts the input
+    closed = threading.Event()  # the calling thread has finished: read no further
 
     def produce() -> None:
+        iterator = iter(batches)
         try:
-            for batch in batches:
-                if stop.is_set():
+            while not (stop.interrupt or closed.is_set()):
+                with reading:
+                    if closed.is_set():
+                        break
+                    batch = next(iterator, _DONE)
+                if batch is _DONE:
                     break
-                ready.put(batch)
-        except BaseException as exc:  # handed to the calling thread
+                with lock:
+                    pending[batch.index] = batch
+                if stop.is_set():
+                    results.put((batch, _NOT_SENT))  # cut, accounted, never queued for sending
+                else:
+                    ready.put(batch)
+        except BaseException as exc:  # raised in the calling thread once the batches cut are done
             failure.append(exc)
         finally:
             for _ in range(max_workers):
                 ready.put(_DONE)
 
     def work() -> None:
-        while True:
-            batch = ready.get()
-            if batch is _DONE:
-                results.put(_DONE)
-                return
-            if stop.is_set():
-                continue  # drain without sending: the run is being abandoned
-            results.put((batch, send(batch)))
+        with stop.bound():
+            while True:
+                batch = ready.get()
+                if batch is _DONE:
+                    results.put(_DONE)
+                    return
+                if stop.is_set():
+                    results.put((batch, _NOT_SENT))
+                    continue
+                with lock:
+                    sending.add(batch.index)
+                try:
+                    result = send(batch)
+                except BaseException:  # send must not raise; if it does, the batch is not lost
+                    result = _ABANDONED
+                with lock:
+                    sending.discard(batch.index)
+                results.put((batch, result))
+
+    def hand_over(batch: Batch, result: object) -> None:
+        with lock:
+            if pending.pop(batch.index, None) is None:
+                return  # already accounted as abandoned: a late answer is not counted twice
+        if result is _NOT_SENT or result is _ABANDONED:
+            result = not_sent(batch, stop.reason or "stopped", result is _ABANDONED)
+        on_done(batch, result)
 
     # Senders first: they wait on the queue at once, while the producer, started last, would hold
     # the GIL cleaning identifiers and make every later start() wait for it.
@@ -229,23 +303,54 @@ def run_concurrently(
         for number in range(max_workers)
     ]
     threads.append(threading.Thread(target=produce, name="contact-removal-batcher", daemon=True))
+    error: BaseException | None = None
     with objects_frozen_for_gc():
         for thread in threads:
             thread.start()
         finished = 0
-        try:
-            while finished < max_workers:
-                item = results.get()
+        deadline = None
+        while finished < max_workers:
+            try:
+                if deadline is None and stop.interrupt:
+                    deadline = time.monotonic() + abandon_after
+                wait = _POLL_S
+                if deadline is not None:
+                    wait = min(wait, deadline - time.monotonic())
+                    if wait <= 0:
+                        break
+                try:
+                    item = results.get(timeout=wait)
+                except queue.Empty:
+                    continue
                 if item is _DONE:
                     finished += 1
                     continue
-                on_done(*item)
-        except BaseException:
-            stop.set()
-            raise
-        finally:
-            stop.set() if failure else None
+                hand_over(*item)
+            except BaseException as exc:  # e.g. AirflowTaskTimeout, raised here by Airflow's SIGALRM
+                error = error or exc
+                stop.stop(f"interrupted ({type(exc).__name__})", interrupt=True)
+        if finished < max_workers:
+            _abandon(pending, sending, lock, reading, closed, hand_over)
+        else:
+            closed.set()
             for thread in threads:
-                thread.join(timeout=60)
+                thread.join(timeout=_POLL_S)
+    if error is not None:
+        raise error
     if failure:
         raise failure[0]
+
+
+def _abandon(pending, sending, lock, reading, closed, hand_over) -> None:
+    """Account every batch still pending as not sent (or abandoned in flight) and stop the producer."""
+    # Between two batches the producer holds nothing it has not handed over. Inside the input it
+    # may hold part of a batch being cut: the caller finds those identifiers missing from the totals.
+    if reading.acquire(timeout=_POLL_S * 5):
+        closed.set()
+        reading.release()
+    closed.set()
+    with lock:
+        leftovers = sorted(pending.values(), key=lambda batch: batch.index)
+        in_flight = set(sending)
+    for batch in leftovers:
+        hand_over(batch, _ABANDONED if batch.index in in_flight else _NOT_SENT)

@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 from airflow_contact_removal.batching import Batch
+from airflow_contact_removal.exceptions import ContactRemovalConfigError
 from airflow_contact_removal.files import is_local, open_path, storage_path
 
 log = logging.getLogger(__name__)
@@ -64,15 +65,20 @@ class Checkpoint:
     The finished batches of one task instance.
 
     :param path: the checkpoint file (URL or local path); read if it exists.
+    :param root: the checkpoint folder it lives under: when the file is removed, the folders between
+        it and ``root`` that are left empty are removed too (never ``root``, never a folder that holds
+        anything).
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, root: str | None = None) -> None:
         self.path = storage_path(path)
+        self.root = storage_path(root) if root is not None else None
         self.records: dict[int, dict[str, Any]] = {}
         self._local = is_local(self.path)
         self._pending: list[str] = []
         self._last_write = time.monotonic()
         self._handle = None
+        self._added = 0
         if self.path.exists():
             with self.path.open("r", encoding="utf-8") as handle:
                 for line in handle:
@@ -86,6 +92,33 @@ class Checkpoint:
                 "Checkpoint %s: %d batch(es) already done by an earlier try", self.path, len(self.records)
             )
 
+    def prepare(self) -> None:
+        """
+        Check, before the first request, that the checkpoint can be written: a run that could not
+        remember its batches would re-send them all on a retry.
+        """
+        try:
+            if self._local:
+                self._open_for_append()
+            elif not self.path.exists() or self.records:
+                self._rewrite()
+        except OSError as exc:
+            raise ContactRemovalConfigError(
+                f"checkpoint_path: {str(self.path)!r} cannot be written ({type(exc).__name__}: "
+                f"{exc.strerror or exc}); choose a writable checkpoint_path or set checkpoint=False"
+            ) from None
+
+    def _open_for_append(self) -> None:
+        for tries_left in (1, 0):
+            try:
+                self._handle = open_path(self.path, "a")
+                return
+            except FileNotFoundError:
+                # Another task instance of this run removed the shared, empty folder between our
+                # makedirs and open: make it again, once.
+                if not tries_left:
+                    raise
+
     def finished(self, batch: Batch) -> dict[str, Any] | None:
         """The record of this batch if an earlier try finished it with the same content."""
         record = self.records.get(batch.index)
@@ -96,9 +129,10 @@ class Checkpoint:
     def add(self, batch: Batch, record: dict[str, Any]) -> None:
         """Remember a batch that finished without failure."""
         line = json.dumps({**record, "fingerprint": fingerprint(batch)}, separators=(",", ":")) + "\n"
+        self._added += 1
         if self._local:
             if self._handle is None:
-                self._handle = open_path(self.path, "a")
+                self._open_for_append()
             self._handle.write(line)
             self._handle.flush()
             return
@@ -107,6 +141,12 @@ class Checkpoint:
             self._rewrite()
 
     def close(self) -> None:
+        """Flush and keep the checkpoint for the next try; one that holds no batch is not kept."""
+        self._flush()
+        if not self.records and not self._added:
+            self.remove()  # made by prepare() for a run that finished no batch: nothing to resume
+
+    def _flush(self) -> None:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
@@ -114,10 +154,24 @@ class Checkpoint:
             self._rewrite()
 
     def remove(self) -> None:
-        """Forget the checkpoint (the run finished with nothing failed)."""
-        self.close()
+        """Forget the checkpoint (the run finished with nothing failed), and the folders it leaves empty."""
+        self._flush()
         if self.path.exists():
             self.path.unlink()
+        self._remove_empty_folders()
+
+    def _remove_empty_folders(self) -> None:
+        """``<root>/<dag>/<run>/<task>/``: remove those left empty, from the task's up, below ``root``."""
+        if self.root is None or not self._local or not is_local(self.root):
+            return  # object stores have no folders of their own to leave behind
+        root = os.path.realpath(self.root.path)
+        folder = os.path.dirname(os.path.realpath(self.path.path))
+        while folder != root and folder.startswith(root + os.sep):
+            try:
+                os.rmdir(folder)  # only ever removes an empty folder
+            except OSError:
+                return  # not empty (another task instance's checkpoint), or already gone
+            folder = os.path.dirname(folder)
 
     def _rewrite(self) -> None:
         lines = [json.dumps(record, separators=(",", ":")) + "\n" for record in self.records.values()]

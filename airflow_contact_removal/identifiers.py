@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -24,7 +25,25 @@ class InvalidIdentifier(ValueError):
 # Permissive about characters (unicode local parts and IDN domains are valid, RFC 6531), strict about
 # structure: one @, no whitespace or specials, dotted domain labels, a TLD that is not all digits.
 # Plain string operations rather than one big regex: this runs a million times per large removal.
-_FORBIDDEN = re.compile(r'[\s"(),:;<>\[\]\\]')
+_FORBIDDEN = re.compile(r'[\s"(),:;<>\[\]\\]|([\x00-\x1f\x7f])')
+
+
+# Control (Cc) and format (Cf: zero-width space and joiners, BOM, soft hyphen, bidi controls)
+# characters, unassigned (Cn), private-use (Co) and surrogate (Cs) code points, and line or paragraph
+# separators: invisible or meaningless in an address, so a vendor would store or look up a different
+# one (a contact stored with a trailing NUL comes back "not found").
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cn", "Co", "Cs", "Zl", "Zp"})
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_INVISIBLE = "contains control or invisible characters"
+
+
+def _has_invisible(text: str) -> bool:
+    if _ASCII_CONTROL.search(text) is not None:
+        return True
+    if text.isascii():
+        return False
+    category = unicodedata.category
+    return any(category(char) in _INVISIBLE_CATEGORIES for char in text if not char.isascii())
 
 
 def normalise_email(value: str) -> str:
@@ -35,7 +54,10 @@ def normalise_email(value: str) -> str:
     if len(email) > 254:
         raise InvalidIdentifier("longer than 254 characters")
     local, at, domain = email.partition("@")
-    if not at or not local or not domain or "@" in domain or _FORBIDDEN.search(email):
+    # One search finds both specials and (in its group) control characters, which get their own
+    # reason once the shape is otherwise right; whitespace controls (tab, newline) are specials.
+    bad = _FORBIDDEN.search(email)
+    if not at or not local or not domain or "@" in domain or (bad is not None and bad.group(1) is None):
         raise InvalidIdentifier("not an email address")
     if len(local) > 64:
         raise InvalidIdentifier("local part longer than 64 characters")
@@ -48,6 +70,8 @@ def normalise_email(value: str) -> str:
     for label in labels:
         if not label or label[0] == "-" or label[-1] == "-":
             raise InvalidIdentifier("not an email address")
+    if bad is not None or (not email.isascii() and _has_invisible(email)):
+        raise InvalidIdentifier(_INVISIBLE)
     return email
 
 
@@ -68,7 +92,6 @@ def normalise_phone(value: str) -> str:
 
 # Ids ------------------------------------------------------------------------------------------------
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def normalise_uuid(value: str) -> str:
@@ -88,8 +111,8 @@ def normalise_opaque_id(value: str) -> str:
         raise InvalidIdentifier("empty")
     if len(text) > 256:
         raise InvalidIdentifier("longer than 256 characters")
-    if _CONTROL.search(text):
-        raise InvalidIdentifier("contains control characters")
+    if _has_invisible(text):
+        raise InvalidIdentifier(_INVISIBLE)
     return text
 
 
@@ -246,3 +269,28 @@ class IdentifierCleaner:
             self.on_invalid(record)
         else:
             self.invalid.append(record)
+
+
+# Keeping identifiers out of logs -----------------------------------------------------------------
+_EMAIL_LIKE = re.compile(r"[^\s@\"'<>(),;:\[\]]+@[^\s@\"'<>(),;:\[\]]+")
+_PHONE_LIKE = re.compile(r"\+[0-9][0-9 ().-]{5,}[0-9]")
+REDACTED = "<redacted>"
+
+
+def redact(text: object, identifiers: Iterable[str] = ()) -> str:
+    """
+    ``text`` with identifiers taken out, for a log line: vendor error text, an exception, file content.
+
+    Every value of ``identifiers`` (e.g. the batch the text is about) is replaced wherever it occurs,
+    in any case, and so is anything shaped like an email address or a phone number, whoever's it is.
+    """
+    text = str(text)
+    lowered = text.lower()
+    for value in identifiers:
+        if value and value.lower() in lowered:
+            # Whole values only: a short id ("u1") must not eat part of a word or a number.
+            pattern = rf"(?<!\w){re.escape(value)}(?!\w)"
+            text = re.sub(pattern, REDACTED, text, flags=re.IGNORECASE)
+            lowered = text.lower()
+    text = _EMAIL_LIKE.sub(REDACTED, text)
+    return _PHONE_LIKE.sub(REDACTED, text)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sized
 from dataclasses import dataclass, field
@@ -22,8 +23,9 @@ from airflow_contact_removal.batching import Batch, ProgressLog, make_batches, r
 from airflow_contact_removal.checkpoint import Checkpoint
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, ContactRemovalError, VendorAPIError
 from airflow_contact_removal.hooks.base import ContactRemovalHook
-from airflow_contact_removal.identifiers import IdentifierCleaner, InvalidRecord
+from airflow_contact_removal.identifiers import IdentifierCleaner, InvalidRecord, redact
 from airflow_contact_removal.results import BatchOutcome, BatchResult, RemovalSummary, reconcile
+from airflow_contact_removal.stopping import RunStopped, StopSignal
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,7 @@ def run_removal(
     logger: logging.Logger = log,
     results_sink: Callable[[dict[str, Any]], None] | None = None,
     checkpoint: Checkpoint | None = None,
+    stop: StopSignal | None = None,
 ) -> RemovalReport:
     """
     Remove identifiers through ``hook``; every input ends in exactly one bucket of the summary.
@@ -119,15 +122,29 @@ def run_removal(
         input (``{"record": "invalid", ...}``) as they happen, e.g. to write them to a file.
     :param checkpoint: batches an earlier try finished are taken from it instead of being sent, and
         every batch that finishes without failure is added to it.
+    :param stop: set it (e.g. from ``on_kill``) to stop the run; see :mod:`~airflow_contact_removal.stopping`.
+
+    The run stops sending when no other batch can succeed: the vendor says so
+    (``VendorAPIError.stops_run``), or :data:`IDENTICAL_REFUSALS_TO_STOP` batches in a row are
+    refused the same way. The batches not sent then are failed with the reason (``not_sent``), ready
+    to re-queue, and a retry of the task resumes from the checkpoint.
+
+    On every exit after the first request, what was done is accounted: when an exception ends the
+    run (the input failing half way, a sink or the checkpoint that cannot be written, Airflow's
+    timeout), the report so far is attached to it (read it with :func:`report_of`) and the exception
+    is raised again. A stop by Airflow without an exception (``on_kill``) raises
+    :class:`~airflow_contact_removal.stopping.RunStopped` the same way.
 
     A batch the vendor refuses as invalid (HTTP 400/422) without naming the bad record is split in
     halves and the halves sent again, until the bad records are isolated: they land in ``invalid``
     with the vendor's message and the rest are removed. At most
-    :data:`SPLIT_EXTRA_REQUESTS_PER_BATCH` extra requests per batch; what is left unresolved after
-    that, or when no part of the batch is ever accepted (the refusal is about the request, not a
-    record), is reported failed with the vendor's error. Auth and server errors are never split.
+    :data:`SPLIT_EXTRA_REQUESTS_PER_BATCH` extra requests per batch; a part whose halves, and their
+    halves, all fail as it did is not split further (the refusal is about the request, not a
+    record); what is left unresolved, or a batch no part of which is ever accepted, is reported
+    failed with the vendor's error. Auth and server errors are never split.
     """
     started = time.monotonic()
+    stop = stop if stop is not None else StopSignal()
     inputs = {kind: value for kind, value in request.identifiers.items() if value is not None}
     options = {name: value for name, value in request.batch_options.items() if value is not None}
     hook.check_request(request.operation, inputs, list_id=request.list_id, options=options)
@@ -137,28 +154,18 @@ def run_removal(
     concurrency = resolve_limit(
         request.max_concurrency, hook.default_in_flight, hook.max_in_flight, "max_concurrency", hook.hook_name
     )
+    max_contacts = _max_contacts(request.max_contacts)
 
     # A first pass counts the valid identifiers: needed for the max_contacts guard, and cheap for
     # inputs already in memory, where it gives the progress log its totals and ETA. A streamed file
     # without max_contacts is read once.
     total_valid = None
-    if request.max_contacts is not None or all(isinstance(value, Sized) for value in inputs.values()):
+    if max_contacts is not None or all(isinstance(value, Sized) for value in inputs.values()):
         inputs = {kind: _reiterable(value) for kind, value in inputs.items()}
         total_valid = _count_valid(hook, inputs)
-    if request.max_contacts is not None:
-        _check_max_contacts(request.max_contacts, total_valid)
+    if max_contacts is not None:
+        _check_max_contacts(max_contacts, total_valid)
 
-    on_invalid = None
-    if results_sink is not None:
-
-        def on_invalid(record: InvalidRecord) -> None:
-            results_sink({"record": "invalid", **record.to_dict()})
-
-    cleaner = IdentifierCleaner(hook.identifier_normalisers, on_invalid=on_invalid)
-    streams = {kind: cleaner.clean(kind, value) for kind, value in inputs.items()}
-    batches = make_batches(streams, batch_size, mix_kinds=hook.mixes_identifier_kinds)
-    if request.idempotency_scope or checkpoint is not None:
-        batches = _with_digest(batches)
     summary = RemovalSummary(
         vendor=hook.vendor,
         operation=request.operation,
@@ -170,59 +177,118 @@ def run_removal(
     )
     kept: list[BatchResult] = []
     rejected: list[InvalidRecord] = []
+    sink = _GuardedSink(results_sink, stop, logger)
+
+    def on_invalid(record: InvalidRecord) -> None:
+        if not sink.write({"record": "invalid", **record.to_dict()}):
+            rejected.append(record)
+
+    cleaner = IdentifierCleaner(hook.identifier_normalisers, on_invalid=on_invalid if sink.active else None)
+    streams = {kind: cleaner.clean(kind, value) for kind, value in inputs.items()}
+    batches = make_batches(streams, batch_size, mix_kinds=hook.mixes_identifier_kinds)
+    if request.idempotency_scope or checkpoint is not None:
+        batches = _with_digest(batches)
 
     def record(result: BatchResult) -> None:
         summary.add(result)
         for item in result.rejected:
-            if results_sink is not None:
-                results_sink({"record": "invalid", **item})
-            else:
+            if not sink.write({"record": "invalid", **item}):
                 rejected.append(InvalidRecord(item["kind"], item["value"], item["reason"]))
-        if results_sink is not None:
-            results_sink({"record": "batch", **result.to_dict()})
-            if result.status in ("failed", "partial"):
-                kept.append(result)
-        else:
+        written = sink.write({"record": "batch", **result.to_dict()})
+        if not written or result.status in ("failed", "partial"):
             kept.append(result)
+
+    def report() -> RemovalReport:
+        kept.sort(key=lambda result: result.index)
+        return RemovalReport(summary, kept, cleaner.invalid + rejected)
 
     if request.dry_run:
         for batch in batches:
             record(BatchResult(batch.index, batch.size, "planned", batch.kinds))
         logger.info("Dry run: %d batch(es) planned, nothing sent", summary.batches)
-    else:
-        logger.info(
-            "%s %s: sending batches of at most %d, %d in flight",
-            hook.hook_name,
-            request.operation,
-            batch_size,
-            concurrency,
-        )
-        total_batches = None if total_valid is None else _batch_count(total_valid, batch_size, inputs, hook)
-        progress = ProgressLog(total_batches, total_valid, logger=logger)
+        _finish_counts(summary, cleaner, started)
+        _log_cleaning(logger, hook, request, cleaner)
+        summary.check()
+        return report()
 
-        def send(batch: Batch) -> BatchResult:
-            if checkpoint is not None and (finished := checkpoint.finished(batch)) is not None:
-                result = BatchResult.from_dict(finished)
-                result.from_checkpoint = True
-                return result
-            result = _send_batch(hook, request, batch, options)
-            if request.keep_identifiers and result.identifiers is None:
-                result.identifiers = batch.identifiers
+    logger.info(
+        "%s %s: sending batches of at most %d, %d in flight",
+        hook.hook_name,
+        request.operation,
+        batch_size,
+        concurrency,
+    )
+    total_batches = None if total_valid is None else _batch_count(total_valid, batch_size, inputs, hook)
+    progress = ProgressLog(total_batches, total_valid, logger=logger)
+    guard = _RefusalGuard(stop, logger)
+    checkpoint_error: list[BaseException] = []
+
+    def send(batch: Batch) -> BatchResult:
+        if checkpoint is not None and (finished := checkpoint.finished(batch)) is not None:
+            result = BatchResult.from_dict(finished)
+            result.from_checkpoint = True
             return result
+        result = _send_batch(hook, request, batch, options, guard)
+        if request.keep_identifiers and result.identifiers is None:
+            result.identifiers = batch.identifiers
+        return result
 
-        def done(batch: Batch, result: BatchResult) -> None:
-            record(result)
-            if checkpoint is not None and result.status == "ok" and not result.from_checkpoint:
+    def done(batch: Batch, result: BatchResult) -> None:
+        record(result)
+        fresh = result.status == "ok" and not result.from_checkpoint
+        if checkpoint is not None and fresh and not checkpoint_error:
+            try:
                 checkpoint.add(batch, result.to_dict())
-            progress.record(result.size, result.status != "ok")
+            except Exception as exc:  # e.g. a full disk: stop, account, then fail with it
+                checkpoint_error.append(exc)
+                stop.stop(f"the checkpoint could not be written ({type(exc).__name__})")
+                logger.error("Checkpoint %s could not be written: %s", checkpoint.path, type(exc).__name__)
+        progress.record(result.size, result.status != "ok")
 
-        run_concurrently(batches, send, max_workers=concurrency, on_done=done)
-        progress.log_line(final=True)
+    try:
+        run_concurrently(
+            batches,
+            send,
+            max_workers=concurrency,
+            on_done=done,
+            stop=stop,
+            not_sent=_not_sent_record,
+        )
+    except BaseException as exc:
+        try:
+            _account_stop(summary, cleaner, started, stop, logger, hook, request, progress)
+        except AssertionError as broken:  # never hide the error that ended the run behind this one
+            logger.error("%s", broken)
+        if summary.batches:  # else it ended before the first request: a refusal, nothing to account
+            exc.removal_report = report()
+        raise
+    _account_stop(summary, cleaner, started, stop, logger, hook, request, progress)
+    failure = sink.error or (checkpoint_error[0] if checkpoint_error else None)
+    if failure is None and stop.interrupt:
+        failure = RunStopped(stop.reason or "stopped")
+    if failure is not None:
+        failure.removal_report = report()
+        raise failure
+    if summary.resumed_batches:
+        logger.info(
+            "%d batch(es) were finished by an earlier try and not sent again", summary.resumed_batches
+        )
+    return report()
 
+
+def report_of(exc: BaseException) -> RemovalReport | None:
+    """The accounting of a run that ``exc`` ended after it began sending (``None`` if it ended before)."""
+    return getattr(exc, "removal_report", None)
+
+
+def _finish_counts(summary: RemovalSummary, cleaner: IdentifierCleaner, started: float) -> None:
     summary.requested = cleaner.requested
     summary.invalid += cleaner.invalid_count  # plus what the vendor rejected, added per batch
     summary.duplicates = cleaner.duplicates
     summary.duration_s = round(time.monotonic() - started, 3)
+
+
+def _log_cleaning(logger, hook, request: RemovalRequest, cleaner: IdentifierCleaner) -> None:
     logger.info(
         "%s %s: %d identifier(s) in, %d valid, %d invalid, %d duplicate(s)",
         hook.hook_name,
@@ -232,13 +298,126 @@ def run_removal(
         cleaner.invalid_count,
         cleaner.duplicates,
     )
-    summary.check()
-    kept.sort(key=lambda result: result.index)
-    if summary.resumed_batches:
-        logger.info(
-            "%d batch(es) were finished by an earlier try and not sent again", summary.resumed_batches
+
+
+def _account_stop(
+    summary: RemovalSummary,
+    cleaner: IdentifierCleaner,
+    started: float,
+    stop: StopSignal,
+    logger: logging.Logger,
+    hook: ContactRemovalHook,
+    request: RemovalRequest,
+    progress: ProgressLog,
+) -> None:
+    """Close the run's totals, in the order things happened: cleaning, then sending, then a stop."""
+    _finish_counts(summary, cleaner, started)
+    if stop.interrupt:
+        # The producer may have been inside the input when the task was stopped: identifiers it had
+        # read but not yet cut into a batch were never sent. Counted failed so the totals add up.
+        unaccounted = summary.requested - summary.accounted
+        if unaccounted > 0:
+            summary.failed += unaccounted
+            summary.not_sent += unaccounted
+    _log_cleaning(logger, hook, request, cleaner)
+    progress.log_line(final=True)
+    if stop.is_set():
+        summary.stopped = stop.reason
+        logger.warning(
+            "Run stopped (%s): %d identifier(s) not sent, %d failed in all; failed batches carry their "
+            "identifiers, ready to re-queue, and a retry of the task resumes from the checkpoint",
+            stop.reason,
+            summary.not_sent,
+            summary.failed,
         )
-    return RemovalReport(summary, kept, cleaner.invalid + rejected)
+    try:
+        summary.check()
+    except AssertionError as exc:
+        if not stop.interrupt:
+            raise
+        logger.error("%s", exc)  # never hide the error that stopped the run behind this one
+
+
+class _GuardedSink:
+    """
+    The results sink; when a write fails, the run stops and the records go to memory instead.
+
+    The error is kept, and raised once everything was accounted (the task fails with it).
+    """
+
+    def __init__(self, write: Callable[[dict[str, Any]], None] | None, stop: StopSignal, logger) -> None:
+        self._write = write
+        self._stop = stop
+        self._logger = logger
+        self._lock = threading.Lock()  # invalid inputs are written by the producer thread
+        self.error: BaseException | None = None
+
+    @property
+    def active(self) -> bool:
+        return self._write is not None
+
+    def write(self, record: dict[str, Any]) -> bool:
+        """Write ``record``; ``False`` when there is no sink or it failed (keep it in memory)."""
+        if self._write is None or self.error is not None:
+            return False
+        with self._lock:
+            try:
+                self._write(record)
+            except Exception as exc:
+                self.error = exc
+                self._stop.stop(f"the results could not be written ({type(exc).__name__})")
+                self._logger.error(
+                    "Results could not be written (%s): the rest go to XCom", type(exc).__name__
+                )
+                return False
+        return True
+
+
+#: Batches in a row refused the same way (not transiently) after which the run stops sending.
+IDENTICAL_REFUSALS_TO_STOP = 2
+
+
+class _RefusalGuard:
+    """
+    Decides, from the senders' threads, when no other batch can succeed, and stops the run.
+
+    At once when the vendor says so (``stops_run``); after :data:`IDENTICAL_REFUSALS_TO_STOP`
+    batches in a row refused with the same status, code and message (a refusal about the requests,
+    such as a bad list or a 400 to every request). Transient failures are the transport's to judge.
+    """
+
+    def __init__(self, stop: StopSignal, logger: logging.Logger) -> None:
+        self._stop = stop
+        self._logger = logger
+        self._lock = threading.Lock()
+        self._signature: tuple | None = None
+        self._streak = 0
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def accepted(self) -> None:
+        with self._lock:
+            self._signature, self._streak = None, 0
+
+    def refused(self, exc: VendorAPIError, batch: Batch) -> None:
+        if exc.stops_run:
+            self._stop.stop(redact(str(exc), batch.values()))
+            return
+        if exc.retryable:
+            return
+        signature = (exc.status_code, exc.vendor_code, exc.vendor_message or exc.message)
+        with self._lock:
+            if signature == self._signature:
+                self._streak += 1
+            else:
+                self._signature, self._streak = signature, 1
+            streak = self._streak
+        if streak >= IDENTICAL_REFUSALS_TO_STOP:
+            self._stop.stop(
+                f"{streak} batches in a row refused the same way: {redact(str(exc), batch.values())}"
+            )
 
 
 def _with_digest(batches: Iterator[Batch]) -> Iterator[Batch]:
@@ -268,9 +447,18 @@ def _count_valid(hook: ContactRemovalHook, inputs: Mapping[str, Any]) -> int:
     return counter.valid
 
 
-def _check_max_contacts(max_contacts: Any, valid: int) -> None:
-    if isinstance(max_contacts, bool) or not isinstance(max_contacts, int) or max_contacts < 0:
-        raise ContactRemovalConfigError("max_contacts must be a whole number >= 0")
+def _max_contacts(value: Any) -> int | None:
+    """``max_contacts`` as a whole number >= 0; a templated ``"100"`` is read as 100."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ContactRemovalConfigError(f"max_contacts must be a whole number >= 0, got {value!r}")
+    return value
+
+
+def _check_max_contacts(max_contacts: int, valid: int) -> None:
     if valid > max_contacts:
         raise ContactRemovalConfigError(
             f"refusing to remove {valid} contacts: max_contacts is {max_contacts}. "
@@ -297,18 +485,37 @@ def _send_batch(
     request: RemovalRequest,
     batch: Batch,
     options: Mapping[str, Any],
+    guard: _RefusalGuard,
 ) -> BatchResult:
     """Send one batch; never raises: a failure becomes a ``failed`` record carrying the identifiers."""
     started = time.monotonic()
     try:
         outcome = _send_once(hook, request, batch, options)
+    except RunStopped as exc:
+        # The transport stopped a retry: an attempt went out before, its outcome is unknown.
+        return _not_sent_record(batch, exc.reason, True)
     except VendorAPIError as exc:
-        if exc.status_code in VALIDATION_STATUSES and not exc.retryable and batch.size > 1:
-            return _split(hook, request, batch, options, exc, started)
+        if _splittable(exc) and batch.size > 1:
+            return _split(hook, request, batch, options, exc, started, guard)
+        guard.refused(exc, batch)
         return _failed_record(batch, exc, started)
     except Exception as exc:  # a bug or an unexpected library error must not lose the batch
         return _failed_record(batch, exc, started)
+    guard.accepted()
     return _outcome_record(batch, outcome, started)
+
+
+def _splittable(exc: VendorAPIError) -> bool:
+    return exc.status_code in VALIDATION_STATUSES and not exc.retryable and not exc.stops_run
+
+
+def _same_refusal(first: VendorAPIError, second: VendorAPIError) -> bool:
+    return (first.status_code, first.vendor_code, first.vendor_message, first.message) == (
+        second.status_code,
+        second.vendor_code,
+        second.vendor_message,
+        second.message,
+    )
 
 
 def _send_once(
@@ -365,8 +572,16 @@ def _split(
     options: Mapping[str, Any],
     refusal: VendorAPIError,
     started: float,
+    guard: _RefusalGuard,
 ) -> BatchResult:
-    """Isolate the records a vendor refused as invalid by sending the batch again in halves."""
+    """
+    Isolate the records a vendor refused as invalid by sending the batch again in halves.
+
+    A part is not split further when both its halves fail as it did and it was itself one of two
+    halves that both failed as their parent did: two generations refused the same way say the
+    refusal is about the request (a bad record in each of four quarters is not the likely reading).
+    Two bad records, one in each half, are still isolated.
+    """
     log.info(
         "Batch %d (%d identifiers) refused as invalid (HTTP %s): splitting it to find the bad records",
         batch.index,
@@ -376,29 +591,49 @@ def _split(
     budget = SPLIT_EXTRA_REQUESTS_PER_BATCH
     accepted: list[BatchOutcome] = []
     rejected: list[tuple[Batch, VendorAPIError]] = []  # single records refused as invalid
-    unresolved: list[tuple[Batch, VendorAPIError]] = []  # parts left failed
+    unresolved: list[tuple[Batch, Exception]] = []  # parts left failed
     attempts = refusal.attempts
-    queue = _halves(batch)
-    while queue:
-        part = queue.pop(0)
-        if budget <= 0:
-            unresolved.append((part, refusal))
+    # Parts refused as invalid, to split: (part, its refusal, whether it and its twin both failed
+    # as their parent did).
+    work: list[tuple[Batch, VendorAPIError, bool]] = [(batch, refusal, False)]
+    while work:
+        part, part_refusal, twin_alike = work.pop(0)
+        halves = _halves(part)
+        if budget < len(halves) or guard.stopped:
+            unresolved.append((part, part_refusal))
             continue
-        budget -= 1
-        try:
-            accepted.append(_send_once(hook, request, part, options))
-            attempts += accepted[-1].attempts
-        except VendorAPIError as exc:
-            attempts += exc.attempts
-            if exc.status_code not in VALIDATION_STATUSES or exc.retryable:
-                unresolved.append((part, exc))
-            elif part.size == 1:
-                rejected.append((part, exc))
+        answers: list[BatchOutcome | Exception] = []
+        for half in halves:
+            budget -= 1
+            try:
+                answers.append(_send_once(hook, request, half, options))
+            except (RunStopped, VendorAPIError) as exc:
+                answers.append(exc)
+        for answer in answers:
+            attempts += getattr(answer, "attempts", 0)
+        alike = all(
+            isinstance(answer, VendorAPIError) and _same_refusal(answer, part_refusal) for answer in answers
+        )
+        if alike and twin_alike:
+            unresolved.append((part, part_refusal))  # the refusal is about the request
+            continue
+        for half, answer in zip(halves, answers, strict=True):
+            if isinstance(answer, BatchOutcome):
+                accepted.append(answer)
+            elif isinstance(answer, VendorAPIError) and _splittable(answer):
+                if half.size == 1:
+                    rejected.append((half, answer))
+                else:
+                    work.append((half, answer, alike))
             else:
-                queue.extend(_halves(part))
+                if isinstance(answer, VendorAPIError):
+                    guard.refused(answer, half)
+                unresolved.append((half, answer))
     if not accepted:
         # No part was ever accepted: the refusal is about the request, not a record.
+        guard.refused(refusal, batch)
         return _failed_record(batch, refusal, started, attempts=attempts)
+    guard.accepted()
     result = BatchResult(
         index=batch.index, size=batch.size, status="ok", kinds=batch.kinds, attempts=attempts
     )
@@ -436,9 +671,15 @@ def _failed_record(
 ) -> BatchResult:
     is_vendor = isinstance(exc, VendorAPIError)
     if isinstance(exc, ContactRemovalError):
-        # Built by this package from statuses and vendor codes: safe to log.
+        # Built by this package from statuses and vendor codes, but it carries the vendor's message,
+        # which may quote what was sent: logged with identifiers taken out.
         message = str(exc)
-        log.warning("Batch %d (%d identifiers) failed: %s", batch.index, batch.size, message[:500])
+        log.warning(
+            "Batch %d (%d identifiers) failed: %s",
+            batch.index,
+            batch.size,
+            redact(message, batch.values())[:500],
+        )
     else:
         # An unexpected error's text could quote an identifier: the log gets its type only.
         message = f"{type(exc).__name__}: {exc}"
@@ -455,4 +696,27 @@ def _failed_record(
         error=message[:1000],
         identifiers=batch.identifiers,
         duration_ms=int((time.monotonic() - started) * 1000),
+    )
+
+
+def _not_sent_record(batch: Batch, reason: str, in_flight: bool) -> BatchResult:
+    """
+    The record of a batch the run stopped before sending, or abandoned while it was in flight.
+
+    Both are failed and carry their identifiers, ready to re-queue. An abandoned batch may have been
+    processed by the vendor: sending it again is safe (and Migma's idempotency key makes it a replay).
+    """
+    if in_flight:
+        error = f"abandoned in flight, outcome unknown (safe to re-send): {reason}"
+    else:
+        error = f"not sent: {reason}"
+    return BatchResult(
+        index=batch.index,
+        size=batch.size,
+        status="failed",
+        kinds=batch.kinds,
+        failed=batch.size,
+        error=error[:1000],
+        identifiers=batch.identifiers,
+        not_sent=not in_flight,
     )

@@ -91,7 +91,8 @@ class BatchResult:
     ``failed`` records carry the identifiers to re-queue in ``identifiers``; re-sending an identifier
     that was in fact removed is harmless. ``invalid``/``rejected`` are identifiers the vendor refused
     as invalid, isolated by splitting a batch it rejected (see :func:`~airflow_contact_removal.removal.run_removal`).
-    ``from_checkpoint`` marks a batch an earlier try of the task finished, not sent again.
+    ``from_checkpoint`` marks a batch an earlier try of the task finished, not sent again;
+    ``not_sent`` a failed batch the run stopped before sending (``error`` says why).
     """
 
     index: int
@@ -115,6 +116,7 @@ class BatchResult:
     identifiers: dict[str, list[str]] | None = None
     duration_ms: int = 0
     from_checkpoint: bool = False
+    not_sent: bool = False
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> BatchResult:
@@ -159,6 +161,10 @@ class RemovalSummary:
     results_path: str | None = None
     xcom_note: str | None = None
     resumed_batches: int = 0
+    #: why the run stopped sending before the end of the input (``None``: it did not).
+    stopped: str | None = None
+    #: identifiers failed without being sent because the run stopped (part of ``failed``).
+    not_sent: int = 0
 
     def add(self, result: BatchResult) -> None:
         """Fold one batch's record into the totals."""
@@ -172,6 +178,8 @@ class RemovalSummary:
         self.failed += result.failed
         self.invalid += result.invalid
         self.resumed_batches += int(result.from_checkpoint)
+        if result.not_sent:
+            self.not_sent += result.size
         if result.status in ("failed", "partial"):
             self.batches_failed += 1
 

@@ -121,3 +121,77 @@ def test_progress_log_reports_counts_rate_and_eta(caplog):
     message = caplog.records[-1].getMessage()
     assert "batches 2/10" in message and "contacts 200/1000" in message
     assert "1 failed" in message and "20 contacts/s" in message and "ETA 40 s" in message
+
+
+def test_an_interrupt_abandons_what_is_in_flight_and_hands_every_batch_over_once():
+    from airflow_contact_removal.stopping import StopSignal
+
+    release = threading.Event()
+    stop = StopSignal()
+    started = threading.Semaphore(0)
+
+    def send(batch):
+        started.release()
+        release.wait(30)  # a vendor that never answers
+        return ("sent", batch.index)
+
+    handed: list[tuple[int, object]] = []
+
+    def not_sent(batch, reason, in_flight):
+        return ("abandoned" if in_flight else "not sent", reason)
+
+    batches = make_batches({"emails": [str(i) for i in range(1000)]}, 10, mix_kinds=True)
+
+    def kill_when_all_senders_wait():
+        for _ in range(3):
+            started.acquire(timeout=10)
+        stop.stop("killed", interrupt=True)
+
+    threading.Thread(target=kill_when_all_senders_wait).start()
+    begun = time.monotonic()
+    run_concurrently(
+        batches,
+        send,
+        max_workers=3,
+        on_done=lambda batch, result: handed.append((batch.index, result)),
+        stop=stop,
+        not_sent=not_sent,
+        abandon_after=0.5,
+    )
+    took = time.monotonic() - begun
+    release.set()
+    assert took < 10  # not joined with the senders stuck in their requests
+    indexes = [index for index, _ in handed]
+    assert len(indexes) == len(set(indexes))  # each batch once
+    assert sorted(indexes) == list(range(len(indexes)))  # none taken and lost
+    kinds = [result[0] for _, result in handed]
+    assert kinds.count("abandoned") == 3 and "sent" not in kinds
+    assert all(result[1] == "killed" for _, result in handed)
+    assert len(indexes) <= 3 + 3 * 2 + 1  # the input was not read on after the interrupt
+
+
+def test_an_exception_in_the_calling_thread_is_raised_after_every_batch_was_handed_over():
+    from airflow_contact_removal.stopping import StopSignal
+
+    handed = []
+
+    def on_done(batch, result):
+        handed.append(batch.index)
+        if batch.index == 2:
+            raise KeyboardInterrupt  # like Airflow's AirflowTaskTimeout, raised by a signal
+
+    batches = make_batches({"emails": [str(i) for i in range(1000)]}, 10, mix_kinds=True)
+    stop = StopSignal()
+    with pytest.raises(KeyboardInterrupt):
+        run_concurrently(
+            batches,
+            lambda batch: "sent",
+            max_workers=2,
+            on_done=on_done,
+            stop=stop,
+            not_sent=lambda batch, reason, in_flight: "not sent",
+            abandon_after=1,
+        )
+    assert stop.interrupt and "KeyboardInterrupt" in stop.reason
+    assert sorted(handed) == list(range(len(handed)))
+    assert len(handed) < 100

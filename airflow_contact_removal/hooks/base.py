@@ -33,6 +33,7 @@ from airflow_contact_removal.hooks.retry import (
 )
 from airflow_contact_removal.identifiers import DEFAULT_NORMALISERS
 from airflow_contact_removal.results import BatchOutcome
+from airflow_contact_removal.stopping import raise_if_stopped
 
 try:  # Airflow 3: tells both the task process and its supervisor to mask the value.
     from airflow.sdk.log import mask_secret
@@ -394,6 +395,7 @@ class ContactRemovalHook(BaseHook):
             started = time.monotonic()
             slot = self.in_flight.take()
             try:
+                raise_if_stopped()  # the run stopped while this attempt waited: it is not sent
                 response = session.send(
                     prepared,
                     timeout=(settings.connect_timeout, settings.read_timeout),

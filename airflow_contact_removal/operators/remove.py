@@ -10,12 +10,13 @@ from airflow.sdk import BaseOperator, conf
 
 from airflow_contact_removal.checkpoint import Checkpoint, checkpoint_file, default_checkpoint_folder
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, ContactRemovalError
-from airflow_contact_removal.files import FileIdentifiers, JsonLinesWriter
+from airflow_contact_removal.files import FileIdentifiers, JsonLinesWriter, check_outputs
 from airflow_contact_removal.hooks import get_removal_hook
 from airflow_contact_removal.hooks.base import REMOVE_CONTACTS, REMOVE_FROM_LIST
 from airflow_contact_removal.hooks.wooxy import WooxyHook
-from airflow_contact_removal.removal import RemovalReport, RemovalRequest, run_removal
+from airflow_contact_removal.removal import RemovalReport, RemovalRequest, report_of, run_removal
 from airflow_contact_removal.results import XCOM_LIMIT_BYTES, fit_for_xcom, json_size
+from airflow_contact_removal.stopping import StopSignal
 from airflow_contact_removal.triggers.wooxy import WooxyRequestTrigger
 from airflow_contact_removal.wooxy_completion import request_ids_from
 from airflow_contact_removal.wooxy_wait import finish_from_event, wait_for_requests
@@ -110,33 +111,88 @@ class _ContactRemovalOperator(BaseOperator):
         return summary
 
     def remove(self, context: Context, hook, request: RemovalRequest) -> RemovalReport:
-        """Run the removal, with the checkpoint and the results file when they are asked for."""
+        """
+        Run the removal, with the checkpoint and the results file when they are asked for.
+
+        Before the first request: the outputs must not be the input (or each other), the input file
+        must be text, and the results file and the checkpoint must be writable. On any exit after
+        it, what was sent is accounted: the summary and batch records are pushed to XCom, the
+        checkpoint flushed and the results file closed with what it has, and the task then fails
+        with the error that ended the run.
+        """
+        self._stop = StopSignal()
         checkpoint = None
+        checkpoint_path = None
+        folder = None
         if self.checkpoint and not self.dry_run:
             ti = context["ti"]
             folder = self.checkpoint_path or default_checkpoint_folder()
             run_id = context.get("run_id") or ti.run_id
-            checkpoint = Checkpoint(checkpoint_file(folder, ti.dag_id, run_id, ti.task_id, ti.map_index))
+            checkpoint_path = checkpoint_file(folder, ti.dag_id, run_id, ti.task_id, ti.map_index)
+        check_outputs(
+            self.input_path, {"results_path": self.results_path, "checkpoint_path": checkpoint_path}
+        )
+        for value in request.identifiers.values():
+            if isinstance(value, FileIdentifiers):
+                value.check()
+        if checkpoint_path is not None:
+            checkpoint = Checkpoint(checkpoint_path, root=folder)
+            checkpoint.prepare()
         try:
-            if self.results_path:
-                with JsonLinesWriter(self.results_path) as writer:
-                    report = run_removal(
-                        hook, request, logger=self.log, results_sink=writer.write, checkpoint=checkpoint
-                    )
-                report.summary.results_path = str(self.results_path)
-                self.log.info("Wrote %d result record(s) to %s", writer.lines, self.results_path)
-            else:
-                report = run_removal(hook, request, logger=self.log, checkpoint=checkpoint)
+            writer = JsonLinesWriter(self.results_path) if self.results_path else None
         except BaseException:
             if checkpoint is not None:
-                checkpoint.close()  # kept: the next try resumes from it
+                checkpoint.close()  # not a trace left of a run that did not start
             raise
+        report = None
+        try:
+            report = run_removal(
+                hook,
+                request,
+                logger=self.log,
+                results_sink=writer.write if writer is not None else None,
+                checkpoint=checkpoint,
+                stop=self._stop,
+            )
+            if writer is not None:
+                writer.close()
+        except BaseException as exc:
+            self._account_failure(context, hook, report_of(exc) or report, writer, checkpoint)
+            raise
+        if writer is not None:
+            report.summary.results_path = str(self.results_path)
+            self.log.info("Wrote %d result record(s) to %s", writer.lines, self.results_path)
         if checkpoint is not None:
             if report.summary.failed:
                 checkpoint.close()  # kept: a retry re-sends only what did not finish
             else:
                 checkpoint.remove()
         return report
+
+    def _account_failure(self, context, hook, report, writer, checkpoint) -> None:
+        """On the way out of a failed run: flush what can be flushed and push what was done."""
+        for closing in (checkpoint, writer):
+            if closing is None:
+                continue
+            try:
+                closing.close()  # the checkpoint is kept: the next try resumes from it
+            except Exception as exc:  # the error that ended the run is the one raised
+                self.log.error("Could not close %s: %s", closing.path, type(exc).__name__)
+        if report is None:
+            return  # ended before the first request: nothing was sent
+        if writer is not None:
+            report.summary.results_path = str(self.results_path)
+        try:
+            self.push_results(context, report, records=True)
+            self.log_summary(hook, report)
+        except Exception as exc:
+            self.log.error("Could not push the accounting of the failed run to XCom: %s", type(exc).__name__)
+
+    def on_kill(self) -> None:
+        """Airflow stops the task (timeout, SIGTERM): no new request starts, and the run is accounted."""
+        stop = getattr(self, "_stop", None)
+        if stop is not None:
+            stop.stop("stopped by Airflow (on_kill)", interrupt=True)
 
     def log_summary(self, hook, report: RemovalReport) -> None:
         self.log.info(
@@ -166,12 +222,16 @@ class _ContactRemovalOperator(BaseOperator):
                 + (f" and {summary['results_path']}" if summary.get("results_path") else "")
             )
 
-    def push_results(self, context: Context, report: RemovalReport) -> dict[str, Any]:
+    def push_results(
+        self, context: Context, report: RemovalReport, *, records: bool = False
+    ) -> dict[str, Any]:
+        """:param records: push the batch records kept in memory even with ``results_path`` (a failed run)."""
         return self.push(
             context,
             report.summary.to_dict(),
             [result.to_dict() for result in report.batch_results],
             [record.to_dict() for record in report.invalid],
+            records=records,
         )
 
     def push(
@@ -180,15 +240,19 @@ class _ContactRemovalOperator(BaseOperator):
         summary: dict[str, Any],
         batch_results: list[dict[str, Any]],
         invalid: list[dict[str, Any]] | None,
+        *,
+        records: bool = False,
     ) -> dict[str, Any]:
         """
         Push the summary, and the batch records and invalid inputs unless they went to ``results_path``.
 
         Without ``results_path``, records are kept under about 1 MB each so no run can overload the
         metadata database: past that only failed and partial batches are kept, and the log says so.
+        ``records`` pushes them even with ``results_path``: a failed run's records kept in memory
+        (failed batches, and any the results file could not take).
         """
         ti = context["ti"]
-        if not self.results_path:
+        if not self.results_path or records:
             batch_results, batch_note = fit_for_xcom(batch_results)
             notes = [batch_note]
             if invalid is not None:
@@ -216,11 +280,13 @@ class RemoveContactsOperator(_ContactRemovalOperator):
         (templated)
     :param batch_size: emails per request; default and ceiling are the vendor's (Migma 1000; AutoSend
         documents none, so 100 by default and at most 500). A larger value is clamped with a warning.
+        (templated)
     :param max_concurrency: requests in flight; default and ceiling per vendor.
     :param dry_run: clean and plan the batches, report them as ``planned``, send nothing.
     :param fail_on_error: after every batch was attempted and the results pushed, fail the task if any
         identifier failed. ``False``: succeed and let a downstream task decide.
     :param max_contacts: fail before any request when more valid emails than this would be removed.
+        (templated; ``"100"`` is read as 100)
     :param input_path: read the emails from a file instead (streamed, never held in memory or XCom):
         a local path or an Airflow ``ObjectStoragePath`` URL (``file://``, ``s3://``, ``gs://``...).
         (templated)
@@ -240,6 +306,7 @@ class RemoveContactsOperator(_ContactRemovalOperator):
     template_fields: Sequence[str] = (
         "conn_id",
         "emails",
+        "batch_size",
         "max_contacts",
         "input_path",
         "column",
@@ -266,6 +333,7 @@ class RemoveFromListOperator(_ContactRemovalOperator):
     :param user_ids: your platform's user ids (Wooxy). (templated)
     :param webhook_uri: Wooxy only: where Wooxy posts each request's final status. (templated)
     :param batch_size: identifiers per request, all kinds together; clamped to the vendor's limit.
+        (templated)
     :param max_concurrency: requests in flight; clamped to the vendor's cap (Wooxy: 10).
     :param dry_run: plan, report ``planned`` batches, send nothing.
     :param fail_on_error: fail the task, after all batches and XCom, if any identifier failed.
@@ -296,6 +364,7 @@ class RemoveFromListOperator(_ContactRemovalOperator):
         "phone_numbers",
         "user_ids",
         "webhook_uri",
+        "batch_size",
         "max_contacts",
         "input_path",
         "input_kind",
