@@ -14,7 +14,7 @@ PROJECT = "P1"
 #: Extras every connection of a vendor needs: Bird its workspace, Migma its project, and AutoSend no
 #: client-side rate limit (the session's sandbox runs without AutoSend's 2 requests/second limit too).
 DEFAULT_EXTRAS = {
-    "autosend": {"requests_per_second": 0},
+    "autosend": {},
     "wooxy": {},
     "bird": {"workspace_id": WORKSPACE},
     "migma": {"project_id": PROJECT},
