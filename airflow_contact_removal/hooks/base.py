@@ -556,6 +556,8 @@ class ContactRemovalHook(BaseHook):
             finished = attempt.wait(
                 settings.connect_timeout, settings.read_timeout, None if attempts == 1 else give_up_at
             )
+            if not finished:
+                self.io_workers.expire(attempt, timeout[1])
             try:
                 response = self._answer(attempt, finished, attempts)
             except TransientFailure as failure:

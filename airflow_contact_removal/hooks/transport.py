@@ -12,13 +12,16 @@ answer, and the attempt's in-flight slot is given back only when that answer has
 connection has failed). A vendor that answers later than our read timeout is still working on the
 request until it answers, so the slot tells the truth about what is in flight at the vendor, and
 a retry never puts us over its cap (Wooxy's 10), however slow it is. What the I/O thread waits is
-bounded too: it gives up on a silent connection after :func:`drain_timeout` (a vendor that does not
-say a word for that long is taken to have dropped the request), and it closes the connection when
-the hook abandons everything (:meth:`IOWorkers.abort`), so nothing outlives the run for long.
+bounded too: the connection of an abandoned attempt is closed :func:`drain_timeout` after it was
+abandoned, answered or not (a vendor that has not finished by then is taken to have dropped the
+request: that is the one case where the cap rests on an assumption, at twice the read timeout and
+at least 10 s past it), and at once when the hook abandons everything (:meth:`IOWorkers.abort`), so
+nothing outlives the run for long.
 """
 
 from __future__ import annotations
 
+import heapq
 import queue
 import threading
 import time
@@ -179,6 +182,10 @@ class IOWorkers:
         self._idle = 0
         self._threads = 0
         self._running: set[Attempt] = set()
+        self._expiries: list[tuple[float, int, Attempt]] = []
+        self._expiry_count = 0
+        self._watchdog: threading.Thread | None = None
+        self._wake = threading.Condition(self._lock)
 
     def submit(self, attempt: Attempt) -> None:
         with self._lock:
@@ -203,6 +210,38 @@ class IOWorkers:
                     self._running.discard(attempt)
                     self._idle += 1
 
+    def expire(self, attempt: Attempt, after: float) -> None:
+        """
+        Close ``attempt``'s connection ``after`` seconds from now if it is still running.
+
+        For abandoned attempts only (rare), so a vendor that trickles its answer forever cannot
+        hold a slot forever; one watchdog thread serves them all.
+        """
+        with self._lock:
+            self._expiry_count += 1
+            heapq.heappush(self._expiries, (time.monotonic() + after, self._expiry_count, attempt))
+            if self._watchdog is None:
+                self._watchdog = threading.Thread(
+                    target=self._watch, name=f"{self._name}-watchdog", daemon=True
+                )
+                self._watchdog.start()
+            self._wake.notify()
+
+    def _watch(self) -> None:
+        with self._lock:
+            while True:
+                if not self._expiries:
+                    self._wake.wait()
+                    continue
+                at, _, attempt = self._expiries[0]
+                delay = at - time.monotonic()
+                if delay > 0:
+                    self._wake.wait(delay)
+                    continue
+                heapq.heappop(self._expiries)
+                if attempt in self._running:
+                    _close(attempt)
+
     def abort(self) -> int:
         """
         Close the connection of every attempt still running (abandoned or not); return how many.
@@ -211,15 +250,16 @@ class IOWorkers:
         """
         with self._lock:
             running = list(self._running)
-        closed = 0
-        for attempt in running:
-            connection = attempt.connection
-            sock = getattr(connection, "sock", None)
-            if sock is None:
-                continue
-            try:
-                sock.shutdown(2)  # socket.SHUT_RDWR: wakes the thread blocked reading it
-                closed += 1
-            except OSError:
-                pass
-        return closed
+        return sum(_close(attempt) for attempt in running)
+
+
+def _close(attempt: Attempt) -> bool:
+    """Shut ``attempt``'s socket down: the thread blocked reading it gets a connection error at once."""
+    sock = getattr(attempt.connection, "sock", None)
+    if sock is None:
+        return False
+    try:
+        sock.shutdown(2)  # socket.SHUT_RDWR
+    except OSError:
+        return False
+    return True
