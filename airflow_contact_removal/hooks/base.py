@@ -523,7 +523,10 @@ class ContactRemovalHook(BaseHook):
         attempts = 0
         while True:
             if breaker.is_open:
-                raise self._stopped(f"not sent: {breaker.reason}", attempts, retryable=True)
+                # Opened by this hook's other senders, before this request's first attempt or while it
+                # waited to retry.
+                done = "gave up" if attempts else "not sent"
+                raise self._stopped(f"{done}: {breaker.reason}", attempts, retryable=True)
             turn = self.rate_limiter.acquire(limit=max(give_up_at - time.monotonic(), 0.0))
             if turn is None:
                 # A 429 holds every sender of the key for longer than this request may still wait.
@@ -536,8 +539,8 @@ class ContactRemovalHook(BaseHook):
                 )
             slot_wait = give_up_at - time.monotonic()
             if attempts == 0:
-                # Slots are held only by requests on the wire, and an abandoned one at most a drain
-                # timeout past its last byte: the first attempt may wait that long for one.
+                # Slots are held only by requests on the wire, an abandoned one at most a drain timeout
+                # after it was abandoned: the first attempt may wait that long for one.
                 slot_wait = max(slot_wait, timeout[1] + settings.connect_timeout)
             slot = self.in_flight.take(timeout=slot_wait)
             if slot is None:
