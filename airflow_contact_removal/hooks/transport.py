@@ -34,6 +34,9 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 #: How often a sender looks again while its attempt is still connecting (the deadline moves then).
 _CONNECT_POLL = 0.05
+#: How long an idle I/O thread (or the watchdog) waits for work before it ends: a hook that is no
+#: longer used leaves no thread behind in a long-lived process (a worker, the triggerer).
+IDLE_EXIT = 30.0
 
 _current = threading.local()
 
@@ -170,7 +173,8 @@ class IOWorkers:
     Daemon threads that run attempts; a new one starts only when none is idle.
 
     A thread is busy exactly while an attempt holds its in-flight slot, so there are never many
-    more threads than slots. They are daemons: an abandoned attempt never keeps the process alive.
+    more threads than slots. They are daemons: an abandoned attempt never keeps the process alive;
+    and a thread idle for :data:`IDLE_EXIT` seconds ends.
 
     :param name: prefix of the threads' names.
     """
@@ -196,13 +200,21 @@ class IOWorkers:
                 number = self._threads
             else:
                 self._idle -= 1
+            # Queued under the lock: an idle thread that times out sees the job and stays.
+            self._jobs.put(attempt)
         if start:
             threading.Thread(target=self._loop, name=f"{self._name}-io-{number}", daemon=True).start()
-        self._jobs.put(attempt)
 
     def _loop(self) -> None:
         while True:
-            attempt = self._jobs.get()
+            try:
+                attempt = self._jobs.get(timeout=IDLE_EXIT)
+            except queue.Empty:
+                with self._lock:
+                    if self._jobs.empty():
+                        self._idle -= 1
+                        return
+                continue
             try:
                 attempt.run()
             finally:
@@ -231,7 +243,9 @@ class IOWorkers:
         with self._lock:
             while True:
                 if not self._expiries:
-                    self._wake.wait()
+                    if not self._wake.wait(IDLE_EXIT) and not self._expiries:
+                        self._watchdog = None
+                        return
                     continue
                 at, _, attempt = self._expiries[0]
                 delay = at - time.monotonic()

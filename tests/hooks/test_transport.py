@@ -195,3 +195,30 @@ def test_port_field_beside_a_host_url_without_it_is_refused(monkeypatch, no_slee
 
     with pytest.raises(ContactRemovalConfigError, match="port field"):
         MigmaHook("port_conn", sleep=no_sleep).settings  # noqa: B018
+
+
+def test_io_threads_of_an_unused_hook_end(monkeypatch):
+    """A long-lived process (a worker, the triggerer) must not keep every old hook's threads."""
+    import time
+
+    from airflow_contact_removal.hooks import transport
+
+    monkeypatch.setattr(transport, "IDLE_EXIT", 0.05)
+    workers = transport.IOWorkers("idle-test")
+    released = []
+    attempts = [transport.Attempt(lambda: "answer", lambda: released.append(1)) for _ in range(3)]
+    for attempt in attempts:
+        workers.submit(attempt)
+    assert all(attempt.done.wait(5) for attempt in attempts)
+    assert [attempt.response for attempt in attempts] == ["answer"] * 3 and len(released) == 3
+
+    deadline = time.monotonic() + 5
+    while (
+        any(t.name.startswith("idle-test-io") for t in threading.enumerate()) and time.monotonic() < deadline
+    ):
+        time.sleep(0.02)
+    assert not any(t.name.startswith("idle-test-io") for t in threading.enumerate())
+    # And the pool starts again when there is work.
+    again = transport.Attempt(lambda: "again", lambda: None)
+    workers.submit(again)
+    assert again.done.wait(5) and again.response == "again"
