@@ -222,3 +222,15 @@ def test_io_threads_of_an_unused_hook_end(monkeypatch):
     again = transport.Attempt(lambda: "again", lambda: None)
     workers.submit(again)
     assert again.done.wait(5) and again.response == "again"
+
+
+def test_no_retries_still_lets_requests_wait_for_their_turn_at_the_rate(m, monkeypatch, no_sleep):
+    """max_retry_time 0 means no retries, not that AutoSend's spacing of 2/s fails the second request."""
+    vendor = VENDORS["autosend"]
+    hook = make_hook(monkeypatch, no_sleep, vendor, max_retry_time=0)
+    register(m, vendor, [{"json": vendor.success}])
+
+    for _ in range(3):
+        hook.remove_contacts(["a@example.com"])
+
+    assert m.call_count == 3 and no_sleep.waits == [0.5, 0.5]
