@@ -528,10 +528,11 @@ class ContactRemovalHook(BaseHook):
                 done = "gave up" if attempts else "not sent"
                 raise self._stopped(f"{done}: {breaker.reason}", attempts, retryable=True)
             turn_wait = max(give_up_at - time.monotonic(), 0.0)
-            if attempts == 0:
-                # The first attempt always gets its turn when the rate or a short hold allows it, even
-                # with max_retry_time 0 (no retries): spacing requests is not retrying them.
-                turn_wait = max(turn_wait, settings.max_retry_after)
+            rate = self.rate_limiter.requests_per_second
+            if attempts == 0 and rate:
+                # The first attempt always gets its turn at the rate, even with max_retry_time 0 (no
+                # retries): spacing the senders' requests is not retrying them.
+                turn_wait = max(turn_wait, (self.max_in_flight + 1) / rate)
             turn = self.rate_limiter.acquire(limit=turn_wait)
             if turn is None:
                 # A 429 holds every sender of the key for longer than this request may still wait.

@@ -7,7 +7,9 @@ configuration (``POST /_sandbox/faults``) re-seeds the generator.
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -246,3 +248,36 @@ def echo_answer(vendor: str, body: Any) -> tuple[int, dict[str, Any]]:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def client_gone(receive: Any) -> bool:
+    """Whether uvicorn saw the client disconnect (its ``receive`` is a method of the request cycle)."""
+    return bool(getattr(getattr(receive, "__self__", None), "disconnected", False))
+
+
+async def silence(receive: Any, seconds: float) -> None:
+    """Say nothing for ``seconds``, or until the client goes away."""
+    deadline = time.perf_counter() + seconds
+    while not client_gone(receive) and (remaining := deadline - time.perf_counter()) > 0:
+        await asyncio.sleep(min(remaining, 0.05))
+
+
+def trickled(send: Any, receive: Any, interval: float) -> Any:
+    """A ``send`` that sends the body one byte every ``interval`` seconds (stops if the client goes)."""
+
+    async def trickle(message: dict) -> None:
+        if message["type"] != "http.response.body":
+            await send(message)
+            return
+        body, more = message.get("body", b""), message.get("more_body", False)
+        for i in range(len(body)):
+            if client_gone(receive):
+                return
+            last = i == len(body) - 1
+            await send({"type": "http.response.body", "body": body[i : i + 1], "more_body": more or not last})
+            if not last:
+                await asyncio.sleep(interval)
+        if not body:
+            await send(message)
+
+    return trickle

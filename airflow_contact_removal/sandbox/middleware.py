@@ -23,6 +23,8 @@ from airflow_contact_removal.sandbox.faults import (
     FAULT_DROP,
     FAULT_DROP_AFTER,
     echo_answer,
+    silence,
+    trickled,
 )
 from airflow_contact_removal.sandbox.requestlog import VIOLATION_CONCURRENCY
 
@@ -119,7 +121,7 @@ class SandboxMiddleware:
                 await sleep_at_least(decision.delay)
             outcome.fault = decision.fault
             if decision.hang:
-                await _silence(receive, decision.hang)
+                await silence(receive, decision.hang)
                 await _drop(receive, send)
             elif decision.echo:
                 status, answer = echo_answer(vendor, context.body)
@@ -133,7 +135,7 @@ class SandboxMiddleware:
                 outcome.status = None
                 await _drop(receive, send)
             elif decision.trickle:
-                await self._run_app(scope, raw, receive, _trickled(send, receive, decision.trickle), outcome)
+                await self._run_app(scope, raw, receive, trickled(send, receive, decision.trickle), outcome)
             else:
                 await self._run_app(scope, raw, receive, send, outcome)
         finally:
@@ -220,39 +222,6 @@ async def sleep_at_least(seconds: float) -> None:
     deadline = time.perf_counter() + seconds
     while (remaining := deadline - time.perf_counter()) > 0:
         await asyncio.sleep(remaining)
-
-
-def _client_gone(receive: Any) -> bool:
-    """Whether uvicorn saw the client disconnect (its ``receive`` is a method of the request cycle)."""
-    return bool(getattr(getattr(receive, "__self__", None), "disconnected", False))
-
-
-async def _silence(receive: Any, seconds: float) -> None:
-    """Say nothing for ``seconds``, or until the client goes away."""
-    deadline = time.perf_counter() + seconds
-    while not _client_gone(receive) and (remaining := deadline - time.perf_counter()) > 0:
-        await asyncio.sleep(min(remaining, 0.05))
-
-
-def _trickled(send: Any, receive: Any, interval: float) -> Any:
-    """A ``send`` that sends the body one byte every ``interval`` seconds (stops if the client goes)."""
-
-    async def trickle(message: dict) -> None:
-        if message["type"] != "http.response.body":
-            await send(message)
-            return
-        body, more = message.get("body", b""), message.get("more_body", False)
-        for i in range(len(body)):
-            if _client_gone(receive):
-                return
-            last = i == len(body) - 1
-            await send({"type": "http.response.body", "body": body[i : i + 1], "more_body": more or not last})
-            if not last:
-                await asyncio.sleep(interval)
-        if not body:
-            await send(message)
-
-    return trickle
 
 
 async def _read_body(receive: Any) -> bytes | None:
