@@ -9,11 +9,15 @@ def _connection_type(conn_type: str, hook: str, name: str, key_label: str, host_
     common_fields = {
         "requests_per_second": {
             "label": "Requests per second",
-            "description": "Client-side request rate for this key (plans differ). Empty: the vendor default.",
+            "description": (
+                "Client-side request rate for this key, above 0. It may lower a rate the vendor "
+                "documents, never lift it. Empty: the vendor default."
+            ),
             "schema": {"type": ["number", "null"]},
         },
         "read_timeout": {
             "label": "Read timeout (s)",
+            "description": "Bounds the whole answer of one attempt, above 0.",
             "schema": {"type": ["number", "null"], "default": 60},
         },
         "max_attempts": {

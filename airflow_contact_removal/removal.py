@@ -255,6 +255,9 @@ def run_removal(
             not_sent=_not_sent_record,
         )
     except BaseException as exc:
+        if stop.interrupt:
+            # The abandoned requests' connections are closed now, not when their drain timeout ends.
+            hook.abandon_in_flight()
         try:
             _account_stop(summary, cleaner, started, stop, logger, hook, request, progress)
         except AssertionError as broken:  # never hide the error that ended the run behind this one
@@ -265,6 +268,7 @@ def run_removal(
     _account_stop(summary, cleaner, started, stop, logger, hook, request, progress)
     failure = sink.error or (checkpoint_error[0] if checkpoint_error else None)
     if failure is None and stop.interrupt:
+        hook.abandon_in_flight()
         failure = RunStopped(stop.reason or "stopped")
     if failure is not None:
         failure.removal_report = report()

@@ -17,6 +17,7 @@ from airflow_contact_removal.hooks.base import (
     REMOVE_FROM_LIST,
     ContactRemovalHook,
     path_segment,
+    scrub_identifiers,
 )
 from airflow_contact_removal.hooks.retry import parse_retry_after
 from airflow_contact_removal.results import BatchOutcome
@@ -63,7 +64,7 @@ class AutoSendHook(ContactRemovalHook):
 
     AutoSend documents no batch limit: batches default to 100 identifiers and are never larger than
     500 (a conservative cap of ours, not the vendor's). Its default rate limit is 2 requests per
-    second per key; set the ``requests_per_second`` extra if your plan allows more. A 429 carries a
+    second per key, which the ``requests_per_second`` extra may lower, never lift. A 429 carries a
     ``retryAfter`` body field, which is honoured like ``Retry-After``.
 
     :param conn_id: the ``autosend`` connection (default ``autosend_default``).
@@ -86,6 +87,10 @@ class AutoSendHook(ContactRemovalHook):
     max_in_flight = 2
     default_in_flight = 2
     default_requests_per_second = 2.0
+    # "2 requests per second per API key by default": a connection may lower it, never lift it.
+    documented_requests_per_second = 2.0
+    # 402 and 403 mean plan or permission limits: the same for every batch of the run.
+    run_stopping_statuses = frozenset({401, 402, 403, 404})
 
     def retry_after(self, response: requests.Response) -> float | None:
         """``Retry-After`` header, else the ``retryAfter`` field (seconds) AutoSend puts in a 429 body."""
@@ -203,7 +208,8 @@ class AutoSendHook(ContactRemovalHook):
             removed=result.removed,
             not_found=result.not_in_list,
             failed=len(result.errors),
-            errors=[_error_text(error) for error in result.errors],
+            # Per-contact error texts may quote the contact: identifiers are taken out.
+            errors=[scrub_identifiers(_error_text(error), batch) for error in result.errors],
             attempts=result.attempts,
             request_id=result.request_id,
             vendor_counts={
@@ -216,7 +222,7 @@ class AutoSendHook(ContactRemovalHook):
 
 def _check_list_id(list_id: object) -> str:
     """Refuse the global list (AutoSend forbids it) and return the id as a safe path segment."""
-    if isinstance(list_id, str) and list_id.strip() == GLOBAL_CONTACT_LIST:
+    if isinstance(list_id, str) and list_id.strip().upper() == GLOBAL_CONTACT_LIST:
         raise ContactRemovalConfigError(
             "AutoSend does not remove from GLOBAL_CONTACT_LIST; use remove_contacts "
             "(RemoveContactsOperator) to remove contacts from the account"
@@ -236,5 +242,5 @@ def _is_count(value: object) -> bool:
 
 def _error_text(error: Any) -> str:
     if isinstance(error, dict):
-        return str(error.get("message") or error.get("error") or error.get("code") or "error")[:300]
-    return str(error)[:300]
+        return str(error.get("message") or error.get("error") or error.get("code") or "error")[:2000]
+    return str(error)[:2000]

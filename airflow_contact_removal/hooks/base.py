@@ -10,27 +10,29 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import math
 import os
+import random
+import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
 import requests
 from airflow.sdk import BaseHook
-from requests.adapters import HTTPAdapter
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
-from tenacity.wait import wait_random_exponential
 
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, VendorAPIError
+from airflow_contact_removal.hooks.breaker import DEFAULT_BREAKER_FAILURES, CircuitBreaker
 from airflow_contact_removal.hooks.rate_limit import InFlightSlots, RateLimiter
 from airflow_contact_removal.hooks.retry import (
     RETRYABLE_STATUSES,
     TransientFailure,
     retry_after_from_headers,
 )
+from airflow_contact_removal.hooks.transport import Attempt, IOWorkers, TrackedAdapter, drain_timeout
 from airflow_contact_removal.identifiers import DEFAULT_NORMALISERS
 from airflow_contact_removal.results import BatchOutcome
 from airflow_contact_removal.stopping import raise_if_stopped
@@ -76,6 +78,7 @@ class HookSettings:
     max_retry_after: float
     requests_per_second: float | None
     verify: bool | str
+    breaker_failures: int = DEFAULT_BREAKER_FAILURES
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,8 @@ class VendorResponse:
     body: Any
     headers: Mapping[str, str]
     attempts: int
+    #: the JSON body that was sent, to take its identifiers out of any vendor text (never shown).
+    sent: Any = field(default=None, repr=False, compare=False)
 
     @property
     def request_id(self) -> str | None:
@@ -104,19 +109,34 @@ def is_loopback(hostname: str | None) -> bool:
         return False
 
 
+#: Characters no list, workspace or project id has: they would change the request's path or query.
+_PATH_BREAKERS = ("/", "\\", "?", "#", "..")
+
+
+def check_id_value(value: object, name: str) -> str:
+    """
+    Refuse an id (list, workspace...) that is empty, or holds ``/``, ``\\``, ``?``, ``#``, ``..`` or
+    control characters: no vendor id has them, and sent as is they would reach another path. The
+    refusal names the argument, never quotes the value.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ContactRemovalConfigError(f"{name} must be a non-empty string")
+    if value == "." or any(part in value for part in _PATH_BREAKERS) or not value.isprintable():
+        raise ContactRemovalConfigError(
+            f"{name} must not contain '/', '\\', '?', '#', '..' or control characters"
+        )
+    return value
+
+
 def path_segment(value: object, name: str) -> str:
     """
     Make ``value`` safe to put in a URL path as one segment.
 
-    Every character that could end the segment or start a query or fragment (``/``, ``?``, ``#``,
-    ``%``, spaces...) is percent-encoded; ``.`` and ``..``, which a server may resolve as relative
-    segments, are refused, as are empty values.
+    Values with ``/``, ``?``, ``#``, ``..`` (which would end the segment, start a query or climb a
+    level) are refused (:func:`check_id_value`); any other special character (``%``, spaces...) is
+    percent-encoded.
     """
-    if not isinstance(value, str) or not value.strip():
-        raise ContactRemovalConfigError(f"{name} must be a non-empty string")
-    if value in (".", ".."):
-        raise ContactRemovalConfigError(f"{name} {value!r} is not a valid path segment")
-    return quote(value, safe="")
+    return quote(check_id_value(value, name), safe="")
 
 
 class ContactRemovalHook(BaseHook):
@@ -131,8 +151,15 @@ class ContactRemovalHook(BaseHook):
     * ``max_attempts`` (tries per request, including the first) and ``max_retry_time`` (seconds spent
       retrying one request, waits included),
     * ``max_retry_after`` (the longest ``Retry-After`` honoured, in seconds),
-    * ``requests_per_second`` (this hook's request rate; plans differ per account),
-    * ``verify`` (``true``, or a path to a CA bundle; ``false`` is honoured only with a warning).
+    * ``requests_per_second`` (this hook's request rate; it may lower a rate the vendor documents,
+      never lift it),
+    * ``verify`` (``true``, or a path to a CA bundle; ``false`` is honoured only with a warning),
+    * ``breaker_failures`` (transient failures in a row, across every sender, after which the hook
+      sends nothing more; see :class:`~airflow_contact_removal.hooks.breaker.CircuitBreaker`).
+
+    Every setting is checked before the first request: a value that would make every request fail
+    (a zero timeout, a CA bundle that does not exist, an extra that is not JSON...) is a
+    :class:`ContactRemovalConfigError`.
 
     Subclasses set the class attributes below and implement :meth:`remove_batch`.
 
@@ -164,6 +191,10 @@ class ContactRemovalHook(BaseHook):
     default_in_flight: ClassVar[int] = 4
     #: requests per second, unless the connection says otherwise (``None``: no client-side limit).
     default_requests_per_second: ClassVar[float | None] = None
+    #: the vendor's documented request rate per key, which no setting may lift (``None``: none).
+    documented_requests_per_second: ClassVar[float | None] = None
+    #: error statuses that say no other request of the run can succeed (see :meth:`stops_run`).
+    run_stopping_statuses: ClassVar[frozenset[int]] = frozenset({401, 403, 404})
     #: ``synchronous`` when the answer is the outcome, ``asynchronous`` when it only says "accepted".
     confirmation: ClassVar[str] = "synchronous"
     #: extra keyword arguments :meth:`remove_batch` accepts for an operation (e.g. Wooxy's webhook).
@@ -214,6 +245,18 @@ class ContactRemovalHook(BaseHook):
     @cached_property
     def extras(self) -> dict[str, Any]:
         """The connection's extras; UI-prefixed keys (``extra__<type>__name``) are accepted too."""
+        text = self.connection.extra
+        if isinstance(text, str) and text.strip():
+            # extra_dejson logs and returns {} for text that is not JSON: the hook would then run with
+            # its defaults, silently, without the settings the user wrote.
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = None
+            if not isinstance(parsed, dict):
+                raise ContactRemovalConfigError(
+                    f"connection {self.conn_id!r}: the extra is not a JSON object; fix its syntax"
+                )
         raw = self.connection.extra_dejson or {}
         prefix = f"extra__{self.conn_type}__"
         extras = {key.removeprefix(prefix): value for key, value in raw.items() if key.startswith(prefix)}
@@ -241,32 +284,59 @@ class ContactRemovalHook(BaseHook):
     def settings(self) -> HookSettings:
         """Base URL, timeouts, retry bounds and rate, read and checked once."""
         extras = self.extras
-        timeout = _number(extras, "timeout", None)
+        timeout = _number(extras, "timeout", None, positive=True)
         settings = HookSettings(
             base_url=self._base_url(),
-            connect_timeout=_number(extras, "connect_timeout", timeout or self.default_connect_timeout),
-            read_timeout=_number(extras, "read_timeout", timeout or self.default_read_timeout),
+            connect_timeout=_number(
+                extras, "connect_timeout", timeout or self.default_connect_timeout, positive=True
+            ),
+            read_timeout=_number(extras, "read_timeout", timeout or self.default_read_timeout, positive=True),
             max_attempts=int(_number(extras, "max_attempts", self.default_max_attempts, minimum=1)),
             max_retry_time=_number(extras, "max_retry_time", self.default_max_retry_time),
             max_retry_after=_number(extras, "max_retry_after", self.default_max_retry_after),
-            requests_per_second=_number(extras, "requests_per_second", self.default_requests_per_second)
-            or None,
+            requests_per_second=self._requests_per_second(extras),
             verify=self._verify(extras.get("verify", True)),
+            breaker_failures=int(_number(extras, "breaker_failures", DEFAULT_BREAKER_FAILURES, minimum=1)),
         )
         return settings
+
+    def _requests_per_second(self, extras: Mapping[str, Any]) -> float | None:
+        """The request rate: the vendor's documented one may be lowered by the extra, never lifted."""
+        value = _number(extras, "requests_per_second", self.default_requests_per_second, positive=True)
+        documented = self.documented_requests_per_second
+        if documented is not None and value is not None and value > documented:
+            raise ContactRemovalConfigError(
+                f"connection {self.conn_id!r}: extra 'requests_per_second' is {value:g}, but "
+                f"{self.hook_name} documents {documented:g} requests per second per key; a setting may "
+                "lower it, never lift it"
+            )
+        return value
 
     def _base_url(self) -> str:
         host = (self.connection.host or "").strip()
         if not host:
             return self.default_base_url
-        if "://" not in host:
+        port = self.connection.port
+        with_scheme = "://" in host
+        if not with_scheme:
             host = f"https://{host}"
-            if self.connection.port:
-                host = f"{host}:{self.connection.port}"
+            if port:
+                host = f"{host}:{port}"
         parts = urlsplit(host)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
+        try:
+            url_port = parts.port
+        except ValueError:
+            url_port = -1
+        if parts.scheme not in ("https", "http") or not parts.hostname or url_port == -1:
             raise ContactRemovalConfigError(
                 f"connection {self.conn_id!r}: host must be a base URL such as {self.default_base_url}"
+            )
+        if with_scheme and port and url_port != port:
+            # The connection's port field is not applied to a host that is already a URL: say so
+            # rather than send to the scheme's default port.
+            raise ContactRemovalConfigError(
+                f"connection {self.conn_id!r}: the port field ({port}) is ignored when the host is a URL "
+                "with a scheme; put the port in the host URL (https://host:port/...)"
             )
         if parts.query or parts.fragment or parts.username or parts.password:
             raise ContactRemovalConfigError(
@@ -291,8 +361,13 @@ class ContactRemovalHook(BaseHook):
             return False
         if value is True:
             return True
-        if isinstance(value, str):
-            return value
+        if isinstance(value, str) and value.strip():
+            path = os.path.expanduser(value.strip())
+            if not os.path.exists(path):
+                raise ContactRemovalConfigError(
+                    f"connection {self.conn_id!r}: extra 'verify' names a CA bundle that does not exist"
+                )
+            return path
         raise ContactRemovalConfigError(
             f"connection {self.conn_id!r}: extra 'verify' must be true, false or a CA bundle path"
         )
@@ -302,7 +377,8 @@ class ContactRemovalHook(BaseHook):
     def session(self) -> requests.Session:
         """One session per hook, its pool sized for the most requests this vendor allows in flight."""
         session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=max(self.max_in_flight, 1), max_retries=0)
+        # Room for the requests an abandoned attempt still holds on top of those in flight.
+        adapter = TrackedAdapter(pool_connections=2, pool_maxsize=max(self.max_in_flight, 1), max_retries=0)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
@@ -323,6 +399,26 @@ class ContactRemovalHook(BaseHook):
         return InFlightSlots(self.max_in_flight)
 
     @cached_property
+    def breaker(self) -> CircuitBreaker:
+        """Shared by every sender of this hook: after sustained transient failure, nothing is sent."""
+        return CircuitBreaker(self.settings.breaker_failures)
+
+    @cached_property
+    def io_workers(self) -> IOWorkers:
+        """The threads that carry this hook's attempts (see :mod:`~airflow_contact_removal.hooks.transport`)."""
+        return IOWorkers(f"{self.vendor or 'hook'}")
+
+    def abandon_in_flight(self) -> int:
+        """
+        Close the connection of every request of this hook still on the wire; return how many.
+
+        For a task that is being stopped: the senders waiting for them get a connection error at
+        once, and no retry starts once the caller has stopped them. Safe to call from any thread.
+        """
+        workers = self.__dict__.get("io_workers")
+        return workers.abort() if workers is not None else 0
+
+    @cached_property
     def rate_limiter(self) -> RateLimiter:
         """Shared by every thread using this hook: spaces requests and holds all of them on a 429."""
         return RateLimiter(self.settings.requests_per_second, sleep=self._sleep)
@@ -335,10 +431,20 @@ class ContactRemovalHook(BaseHook):
         """How long the vendor asked us to wait, in seconds (``Retry-After``), if it said."""
         return retry_after_from_headers(response.headers)
 
-    def vendor_error_details(self, body: Any) -> tuple[str | None, str | None]:
-        """:meth:`error_details`, with the API key blanked out wherever the vendor echoed it back."""
+    def vendor_error_details(self, body: Any, sent: Any = None) -> tuple[str | None, str | None]:
+        """
+        :meth:`error_details`, with what the vendor must not have us repeat taken out: the API key
+        wherever it was echoed back, and the identifiers (every email address, E.164 number, and
+        every identifier of the request body ``sent``) that its error texts quote, such as Wooxy's
+        "no data found for key {userId}" or Migma's "Invalid email: ...".
+        """
         key = self.__dict__.get("_api_key")
-        return self.error_details(_scrub(body, key.reveal()) if key is not None else body)
+        code, message = self.error_details(_scrub(body, key.reveal()) if key is not None else body)
+        if code is not None:
+            code = scrub_identifiers(code, sent)
+        if message is not None:
+            message = scrub_identifiers(message, sent)
+        return code, message
 
     def error_details(self, body: Any) -> tuple[str | None, str | None]:
         """The vendor's ``(error code, error message)`` from an error answer's JSON body."""
@@ -360,14 +466,25 @@ class ContactRemovalHook(BaseHook):
         """
         Send one API request, retrying transient faults, and return the parsed answer.
 
-        Retried: 429 (waiting what ``Retry-After`` says, capped, and holding every sender of this
-        hook), 500/502/503/504, connection errors and timeouts, with jittered exponential back-off,
-        at most ``max_attempts`` times and ``max_retry_time`` seconds. Anything else below 200 or
-        from 400 up is raised at once as :class:`VendorAPIError`, as is a 2xx whose body is not JSON.
-        Neither the key nor the response body is ever logged.
+        Retried: 429 (waiting what ``Retry-After`` says and holding every sender of this hook),
+        500/502/503/504, connection errors and timeouts, with jittered exponential back-off (also
+        when ``Retry-After`` is zero or in the past), at most ``max_attempts`` times.
+
+        Bounded in time: one attempt ends ``read_timeout`` after the request started on an open
+        connection, however slowly the answer trickles in; the whole request, waits included, ends
+        within ``max_retry_time`` (the first attempt always gets its full time); a ``Retry-After``
+        longer than ``max_retry_after`` or than what is left of ``max_retry_time`` fails it at once.
+        After sustained transient failure across every sender (:class:`CircuitBreaker`) nothing is
+        sent any more.
+
+        Anything else below 200 or from 400 up is raised at once as :class:`VendorAPIError`, as is a
+        2xx whose body is not JSON and a TLS failure; ``stops_run`` says when no other request of the
+        run can succeed either (key refused, no permission, path not found, TLS). Neither the key,
+        the response body nor an identifier the vendor echoed back is ever logged or raised.
         """
         settings = self.settings
         session = self.session
+        breaker = self.breaker
         # Prepared once, sent as is on every attempt. Session.request() would rebuild and re-merge it
         # (headers, cookies, environment settings through requests' slow Protocol isinstance checks)
         # each time: ~0.15 ms per request, a tenth of the client's CPU per batch. The session's
@@ -385,90 +502,113 @@ class ContactRemovalHook(BaseHook):
             },
             data=json.dumps(json_body, separators=(",", ":")) if json_body is not None else None,
         )
-        attempts = 0
+        # The I/O thread waits longer between bytes than the sender does: an attempt the sender gave
+        # up on keeps its slot until the vendor has really answered (see hooks/transport.py).
+        timeout = (settings.connect_timeout, drain_timeout(settings.read_timeout))
+
+        def send() -> requests.Response:
+            return session.send(
+                prepared,
+                timeout=timeout,
+                # A redirect would re-send the key (requests keeps custom headers such as
+                # Access-Token across hosts) and may turn the removal into a GET: a 3xx is an error.
+                allow_redirects=False,
+                verify=session.verify,
+                proxies=session.proxies,
+                stream=False,
+                cert=None,
+            )
+
         debug = self.log.isEnabledFor(logging.DEBUG)
-
-        def attempt() -> requests.Response:
-            nonlocal attempts
-            attempts += 1
-            self.rate_limiter.acquire()
-            started = time.monotonic()
-            slot = self.in_flight.take()
-            try:
-                raise_if_stopped()  # the run stopped while this attempt waited: it is not sent
-                response = session.send(
-                    prepared,
-                    timeout=(settings.connect_timeout, settings.read_timeout),
-                    # A redirect would re-send the key (requests keeps custom headers such as
-                    # Access-Token across hosts) and may turn the removal into a GET: a 3xx is an error.
-                    allow_redirects=False,
-                    verify=session.verify,
-                    proxies=session.proxies,
-                    stream=False,
-                    cert=None,
-                )
-            except requests.Timeout as exc:
-                # The vendor may still be working on the request we gave up on: its slot stays taken
-                # for another read timeout, so a retry never puts us over the vendor's in-flight cap.
-                slot.release(after=settings.read_timeout)
-                raise TransientFailure(f"timed out ({type(exc).__name__})") from None
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                # Includes a connection dropped mid-answer: the request may or may not have been
-                # processed, and sending a removal again is safe (Migma's is keyed for replay).
-                raise TransientFailure(f"connection failed ({_connection_reason(exc)})") from None
-            finally:
-                slot.release()  # at once, unless a timeout already scheduled it
-            if debug:
-                self.log.debug(
-                    "%s %s -> HTTP %s in %.0f ms (attempt %d)",
-                    method,
-                    path,
-                    response.status_code,
-                    (time.monotonic() - started) * 1000,
+        give_up_at = time.monotonic() + settings.max_retry_time
+        attempts = 0
+        while True:
+            if breaker.is_open:
+                # Opened by this hook's other senders, before this request's first attempt or while it
+                # waited to retry.
+                done = "gave up" if attempts else "not sent"
+                raise self._stopped(f"{done}: {breaker.reason}", attempts, retryable=True)
+            turn_wait = max(give_up_at - time.monotonic(), 0.0)
+            rate = self.rate_limiter.requests_per_second
+            if attempts == 0 and rate:
+                # The first attempt always gets its turn at the rate, even with max_retry_time 0 (no
+                # retries): spacing the senders' requests is not retrying them.
+                turn_wait = max(turn_wait, (self.max_in_flight + 1) / rate)
+            turn = self.rate_limiter.acquire(limit=turn_wait)
+            if turn is None:
+                # A 429 holds every sender of the key for longer than this request may still wait.
+                raise self._stopped(
+                    "not sent: the vendor holds every request of this key for longer than what is left "
+                    "of max_retry_time",
                     attempts,
+                    retryable=True,
+                    status_code=429,
                 )
-            if response.status_code in RETRYABLE_STATUSES:
-                wait = self.retry_after(response)
-                if wait is not None:
-                    wait = min(wait, settings.max_retry_after)
-                if response.status_code == 429:
-                    # The vendor's back-off applies to the key, so hold every sender of this hook.
-                    self.rate_limiter.pause(wait if wait is not None else 1.0)
-                raise TransientFailure(
-                    f"HTTP {response.status_code}",
-                    status_code=response.status_code,
-                    retry_after=wait,
-                    response=response,
+            slot_wait = give_up_at - time.monotonic()
+            if attempts == 0:
+                # Slots are held only by requests on the wire, an abandoned one at most a drain timeout
+                # after it was abandoned: the first attempt may wait that long for one.
+                slot_wait = max(slot_wait, timeout[1] + settings.connect_timeout)
+            slot = self.in_flight.take(timeout=slot_wait)
+            if slot is not None:
+                try:
+                    raise_if_stopped()  # the run stopped while this attempt waited: it is not sent
+                except BaseException:
+                    slot.release()
+                    raise
+            if slot is None:
+                breaker.record_failure("no in-flight slot came free")
+                raise VendorAPIError(
+                    "not sent: every in-flight slot is still held by requests the vendor has not "
+                    "answered; gave up at max_retry_time",
+                    vendor=self.vendor,
+                    attempts=attempts,
+                    retryable=True,
                 )
-            return response
-
-        retrying = Retrying(
-            stop=stop_after_attempt(settings.max_attempts) | stop_after_delay(settings.max_retry_time),
-            wait=_RetryWait(),
-            retry=retry_if_exception_type(TransientFailure),
-            sleep=self._sleep,
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
-        try:
-            response = retrying(attempt)
-        except TransientFailure as exc:
-            code, message = (None, None)
-            if exc.response is not None:
-                code, message = self.vendor_error_details(_json_or_none(exc.response))
-            raise VendorAPIError(
-                f"gave up after transient failures: {exc.reason}",
-                vendor=self.vendor,
-                status_code=exc.status_code,
-                vendor_code=code,
-                vendor_message=message,
-                attempts=attempts,
-                retryable=True,
-            ) from None
+            attempts += 1
+            started = time.monotonic()
+            attempt = Attempt(send, slot.release)
+            self.io_workers.submit(attempt)
+            finished = attempt.wait(
+                settings.connect_timeout, settings.read_timeout, None if attempts == 1 else give_up_at
+            )
+            if not finished:
+                self.io_workers.expire(attempt, timeout[1])
+            try:
+                response = self._answer(attempt, finished, attempts)
+            except TransientFailure as failure:
+                opened = breaker.record_failure(failure.reason)
+                wait = self._retry_wait(failure, attempts, give_up_at, json_body)
+                if opened:
+                    raise self._gave_up(
+                        failure, attempts, json_body, breaker.reason, stops_run=True
+                    ) from None
+                if attempts >= settings.max_attempts or wait is None:
+                    raise self._gave_up(failure, attempts, json_body) from None
+                self.log.warning(
+                    "%s: attempt %d failed (%s); retrying in %.1f s",
+                    self.vendor,
+                    attempts,
+                    failure.reason,
+                    wait,
+                )
+                self._sleep(wait)
+                continue
+            breaker.record_success()
+            break
+        if debug:
+            self.log.debug(
+                "%s %s -> HTTP %s in %.0f ms (attempt %d)",
+                method,
+                path,
+                response.status_code,
+                (time.monotonic() - started) * 1000,
+                attempts,
+            )
 
         body = _json_or_none(response)
         if not 200 <= response.status_code < 300:
-            code, message = self.vendor_error_details(body)
+            code, message = self.vendor_error_details(body, json_body)
             raise VendorAPIError(
                 message or f"request refused ({_describe_body(response)})",
                 vendor=self.vendor,
@@ -476,6 +616,7 @@ class ContactRemovalHook(BaseHook):
                 vendor_code=code,
                 vendor_message=message,
                 attempts=attempts,
+                stops_run=self.stops_run(response.status_code, code, message),
             )
         if body is _NOT_JSON:
             raise VendorAPIError(
@@ -484,17 +625,130 @@ class ContactRemovalHook(BaseHook):
                 status_code=response.status_code,
                 attempts=attempts,
             )
-        return VendorResponse(response.status_code, body, response.headers, attempts)
+        return VendorResponse(response.status_code, body, response.headers, attempts, sent=json_body)
 
-    def _log_retry(self, retry_state) -> None:
-        exc = retry_state.outcome.exception()
-        self.log.warning(
-            "%s: attempt %d failed (%s); retrying in %.1f s",
-            self.vendor,
-            retry_state.attempt_number,
-            getattr(exc, "reason", type(exc).__name__),
-            retry_state.next_action.sleep if retry_state.next_action else 0.0,
+    def _answer(self, attempt: Attempt, finished: bool, attempts: int) -> requests.Response:
+        """The attempt's answer, or :class:`TransientFailure`, or a permanent :class:`VendorAPIError`."""
+        settings = self.settings
+        if not finished:
+            # Abandoned: its I/O goes on in the background, holding the in-flight slot until the
+            # vendor has answered (the request may still be processed; a repeat is safe).
+            raise TransientFailure(f"timed out (no complete answer within {settings.read_timeout:g} s)")
+        exc = attempt.error
+        if exc is not None:
+            if isinstance(exc, requests.exceptions.SSLError):
+                # A certificate that does not verify, or a TLS protocol failure, is the same for every
+                # request of the run: permanent, and it stops the run.
+                raise VendorAPIError(
+                    "TLS failed (certificate or protocol error); not retried: check the host and the "
+                    "'verify' CA bundle",
+                    vendor=self.vendor,
+                    attempts=attempts,
+                    stops_run=True,
+                ) from None
+            if isinstance(exc, requests.Timeout):
+                raise TransientFailure(f"timed out ({type(exc).__name__})") from None
+            if isinstance(exc, requests.ConnectionError | requests.exceptions.ChunkedEncodingError):
+                # Includes a connection dropped mid-answer: the request may or may not have been
+                # processed, and sending a removal again is safe (Migma's is keyed for replay).
+                raise TransientFailure(f"connection failed ({_connection_reason(exc)})") from None
+            if isinstance(exc, requests.RequestException):
+                # An invalid URL or header, a body that cannot be decoded...: no retry cures it.
+                raise VendorAPIError(
+                    f"request failed ({type(exc).__name__})",
+                    vendor=self.vendor,
+                    attempts=attempts,
+                    stops_run=isinstance(
+                        exc, requests.exceptions.InvalidURL | requests.exceptions.InvalidHeader
+                    ),
+                ) from None
+            raise exc
+        response = attempt.response
+        if response.status_code in RETRYABLE_STATUSES:
+            raise TransientFailure(
+                f"HTTP {response.status_code}",
+                status_code=response.status_code,
+                retry_after=self.retry_after(response),
+                response=response,
+            )
+        return response
+
+    def _retry_wait(
+        self, failure: TransientFailure, attempts: int, give_up_at: float, json_body: Any
+    ) -> float | None:
+        """
+        How long to wait before the next attempt, or ``None`` to give up now.
+
+        The vendor's ``Retry-After`` when it is positive; our jittered back-off when it is missing,
+        unreadable, zero or in the past (an immediate retry is what makes a storm). A ``Retry-After``
+        longer than ``max_retry_after`` or than what is left of ``max_retry_time`` fails the request
+        at once (raised here, with ``stops_run``: the vendor holds the key, not this batch).
+        """
+        settings = self.settings
+        asked = failure.retry_after
+        wait = asked if asked is not None and asked > 0 else _backoff(attempts)
+        left = give_up_at - time.monotonic()
+        if failure.status_code == 429:
+            # The vendor's back-off applies to the key, so hold every sender of this hook.
+            self.rate_limiter.pause(asked if asked is not None and asked > 0 else 1.0)
+        if asked is not None and asked > 0 and (asked > settings.max_retry_after or asked > left):
+            limit = (
+                "max_retry_after" if asked > settings.max_retry_after else "what is left of max_retry_time"
+            )
+            raise self._gave_up(
+                failure,
+                attempts,
+                json_body,
+                f"the vendor asked to wait {asked:g} s, longer than {limit}",
+                stops_run=True,
+            )
+        if wait >= left:
+            return None
+        return wait
+
+    def _gave_up(
+        self,
+        failure: TransientFailure,
+        attempts: int,
+        json_body: Any,
+        why: str | None = None,
+        *,
+        stops_run: bool = False,
+    ) -> VendorAPIError:
+        code, message = (None, None)
+        if failure.response is not None:
+            code, message = self.vendor_error_details(_json_or_none(failure.response), json_body)
+        text = f"gave up after transient failures: {failure.reason}"
+        return VendorAPIError(
+            f"{text}; {why}" if why else text,
+            vendor=self.vendor,
+            status_code=failure.status_code,
+            vendor_code=code,
+            vendor_message=message,
+            attempts=attempts,
+            retryable=True,
+            stops_run=stops_run,
         )
+
+    def _stopped(self, message: str, attempts: int, *, retryable: bool, status_code: int | None = None):
+        return VendorAPIError(
+            message,
+            vendor=self.vendor,
+            status_code=status_code,
+            attempts=attempts,
+            retryable=retryable,
+            stops_run=True,
+        )
+
+    def stops_run(self, status_code: int, code: str | None, message: str | None) -> bool:
+        """
+        Whether an error answer says no other request of the run can succeed either.
+
+        A redirect (the base URL is wrong) and :attr:`run_stopping_statuses` (by default 401 key
+        refused, 403 no permission, 404 list, workspace or endpoint not found: the path is the same
+        for every batch of a run). Vendor hooks extend it with their documented answers.
+        """
+        return 300 <= status_code < 400 or status_code in self.run_stopping_statuses
 
     def undocumented(self, response: VendorResponse, what: str) -> VendorAPIError:
         """The error for a 2xx answer whose shape the vendor's page does not document."""
@@ -608,17 +862,14 @@ class ContactRemovalHook(BaseHook):
         )
 
 
-class _RetryWait:
-    """Wait what the vendor asked for (``Retry-After``), else jittered exponential back-off."""
-
-    def __init__(self) -> None:
-        self._backoff = wait_random_exponential(multiplier=0.5, max=30)
-
-    def __call__(self, retry_state) -> float:
-        exc = retry_state.outcome.exception()
-        if isinstance(exc, TransientFailure) and exc.retry_after is not None:
-            return exc.retry_after
-        return self._backoff(retry_state)
+def _backoff(attempts: int) -> float:
+    """
+    Jittered exponential back-off after attempt number ``attempts``: a random wait in the upper half
+    of a window of 0.5 s, 1 s, 2 s... up to 30 s. The lower half is left out so a retry is never
+    immediate: ten senders that fail together do not all come back at once either.
+    """
+    window = min(30.0, 0.5 * 2 ** (attempts - 1))
+    return random.uniform(window / 2, window)
 
 
 _NOT_JSON = object()
@@ -666,20 +917,65 @@ def _scrub(value: Any, secret: str) -> Any:
     return value
 
 
-def _short(value: object, limit: int = 300) -> str | None:
+def _short(value: object, limit: int = 2000) -> str | None:
+    # Generous here: the text is cut to 300 characters only after identifiers are taken out, so a
+    # cut never leaves half an email address behind.
     if value is None:
         return None
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _number(extras: Mapping[str, Any], name: str, default, *, minimum: float = 0.0):
+_EMAIL = re.compile(r"[^\s@\"'<>(),;:\[\]]+@[^\s@\"'<>(),;:\[\]]+")
+_E164 = re.compile(r"\+\d{6,15}")
+_MESSAGE_LIMIT = 300
+
+
+def _sent_identifiers(sent: Any, found: set[str]) -> set[str]:
+    """Every string inside a list of the request body (the batch's identifiers, whatever the vendor)."""
+    if isinstance(sent, dict):
+        for value in sent.values():
+            if isinstance(value, list | dict):
+                _sent_identifiers(value, found)
+    elif isinstance(sent, list):
+        for item in sent:
+            if isinstance(item, str):
+                found.add(item)
+            elif isinstance(item, dict):  # Bird's {"key": ..., "value": ...}
+                value = item.get("value")
+                if isinstance(value, str):
+                    found.add(value)
+    return found
+
+
+def scrub_identifiers(text: str, sent: Any = None, limit: int = _MESSAGE_LIMIT) -> str:
+    """
+    ``text`` (vendor error text) with identifiers taken out, cut to ``limit`` characters after.
+
+    Email addresses and E.164 numbers become ``<email>`` / ``<phone>``; every identifier of the
+    request body ``sent`` (user ids, contact ids...) becomes ``<id>`` where it stands as a whole word.
+    """
+    text = _EMAIL.sub("<email>", text)
+    text = _E164.sub("<phone>", text)
+    identifiers = sorted(_sent_identifiers(sent, set()), key=len, reverse=True) if sent is not None else []
+    identifiers = [item for item in identifiers if item and item in text]
+    if identifiers:
+        pattern = "|".join(re.escape(item) for item in identifiers)
+        text = re.sub(rf"(?<![\w-])(?:{pattern})(?![\w-])", "<id>", text)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _number(extras: Mapping[str, Any], name: str, default, *, minimum: float = 0.0, positive: bool = False):
     if name not in extras:
         return default
     try:
         value = float(extras[name])
     except (TypeError, ValueError):
         raise ContactRemovalConfigError(f"connection extra {name!r} must be a number") from None
+    if math.isnan(value) or math.isinf(value):
+        raise ContactRemovalConfigError(f"connection extra {name!r} must be a finite number")
+    if positive and value <= 0:
+        raise ContactRemovalConfigError(f"connection extra {name!r} must be more than 0")
     if value < minimum:
         raise ContactRemovalConfigError(f"connection extra {name!r} must be at least {minimum:g}")
     return value

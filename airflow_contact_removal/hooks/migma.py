@@ -128,6 +128,11 @@ class MigmaHook(ContactRemovalHook):
             raise self.undocumented(response, "data.deleted is not a count")
         if not isinstance(not_found, list) or not all(isinstance(item, str) for item in not_found):
             raise self.undocumented(response, "data.notFound is not a list of emails")
+        sent = {email.lower() for email in emails}
+        if any(item.lower() not in sent for item in not_found):
+            # Counting them "not found" would account for emails this batch never had, and leave
+            # the sent ones unaccounted: the answer is not the documented one, the batch fails.
+            raise self.undocumented(response, "data.notFound names emails that were not sent")
         return MigmaBulkDeleteResult(
             deleted=deleted,
             not_found=not_found,

@@ -39,11 +39,18 @@ class RateLimiter:
         self._next_start = 0.0
         self._paused_until = 0.0
 
-    def acquire(self) -> float:
-        """Wait until this caller may send; return how long it waited, in seconds."""
+    def acquire(self, limit: float | None = None) -> float | None:
+        """
+        Wait until this caller may send; return how long it waited, in seconds.
+
+        :param limit: the longest wait acceptable; when the turn would come later (a long pause
+            after a 429), nothing is reserved and ``None`` is returned at once, without waiting.
+        """
         with self._lock:
             now = self._clock()
             start = max(now, self._next_start, self._paused_until)
+            if limit is not None and start - now > limit:
+                return None
             self._next_start = start + self._interval
         delay = start - now
         if delay > 0:
@@ -62,9 +69,10 @@ class InFlightSlots:
     """
     A cap on requests in flight that also counts requests we stopped waiting for.
 
-    A request that timed out on our side may still be running at the vendor. Its slot is given back
-    only after a hold (in the background, without blocking the caller), so retries never exceed a
-    vendor's concurrency cap such as Wooxy's 10.
+    A request that timed out on our side may still be running at the vendor. The hook gives its slot
+    back only when the request's connection is done with it (see
+    :mod:`~airflow_contact_removal.hooks.transport`), so retries never exceed a vendor's concurrency
+    cap such as Wooxy's 10, however slowly it answers.
 
     :param size: the most requests in flight.
     """
@@ -72,8 +80,12 @@ class InFlightSlots:
     def __init__(self, size: int) -> None:
         self._slots = threading.BoundedSemaphore(max(size, 1))
 
-    def take(self) -> _Slot:
-        self._slots.acquire()
+    def take(self, timeout: float | None = None) -> _Slot | None:
+        """A slot, once one is free; ``None`` if none is free within ``timeout`` seconds (if given)."""
+        if timeout is None:
+            self._slots.acquire()
+        elif not self._slots.acquire(timeout=max(timeout, 0.0)):
+            return None
         return _Slot(self._slots)
 
 

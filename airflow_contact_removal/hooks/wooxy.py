@@ -5,12 +5,19 @@ API page: ``wooxy-remove-contact.txt``; ``request/find`` is described in the ven
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, VendorAPIError
-from airflow_contact_removal.hooks.base import REMOVE_FROM_LIST, ContactRemovalHook, VendorResponse
+from airflow_contact_removal.hooks.base import (
+    REMOVE_FROM_LIST,
+    ContactRemovalHook,
+    VendorResponse,
+    check_id_value,
+)
 from airflow_contact_removal.results import BatchOutcome
 
 #: The most records (emails + phone numbers + user ids together) in one request.
@@ -19,6 +26,13 @@ WOOXY_MAX_RECORDS = 100
 WOOXY_MAX_FIND_IDS = 100
 # A well-formed request id that no request has: asking for it reads nothing and changes nothing.
 _PROBE_REQUEST_ID = "000000000000000000000000"
+#: Wooxy's documented method errors that hold for every request of a run: the list does not exist,
+#: the token is refused or its user disabled. They may come with HTTP 200 (``result: false``).
+_RUN_STOPPING_ERRORS = re.compile(
+    r"List with id .* not found|Invalid authorization token|no matches found for access token"
+    r"|user .* not enabled|access token check failed",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -95,8 +109,21 @@ class WooxyHook(ContactRemovalHook):
 
     def error_details(self, body: Any) -> tuple[str | None, str | None]:
         if isinstance(body, dict) and isinstance(body.get("errors"), list) and body["errors"]:
-            return None, "; ".join(str(error) for error in body["errors"])[:300]
+            # Cut after the identifiers are taken out (vendor_error_details), not here.
+            return None, "; ".join(str(error) for error in body["errors"])[:2000]
         return super().error_details(body)
+
+    def stops_run(self, status_code: int, code: str | None, message: str | None) -> bool:
+        return super().stops_run(status_code, code, message) or bool(
+            message and _RUN_STOPPING_ERRORS.search(message)
+        )
+
+    def check_request(self, operation, kinds, *, list_id=None, options=None) -> None:
+        super().check_request(operation, kinds, list_id=list_id, options=options)
+        _list_id(list_id)
+        webhook = (options or {}).get("webhook_uri")
+        if webhook is not None:
+            _check_webhook(webhook)
 
     def remove_from_list(
         self,
@@ -115,11 +142,9 @@ class WooxyHook(ContactRemovalHook):
         :param user_ids: your platform's user ids; at least one record, at most 100 in all.
         :param webhook_uri: where Wooxy posts the request's final status.
         """
-        if not isinstance(list_id, str) or not list_id.strip():
-            raise ContactRemovalConfigError("Wooxy list removal needs a non-empty list_id")
-        body: dict[str, Any] = {"contactListId": list_id}
+        body: dict[str, Any] = {"contactListId": _list_id(list_id)}
         if webhook_uri:
-            body["webHookUri"] = webhook_uri
+            body["webHookUri"] = _check_webhook(webhook_uri)
         records = 0
         for name, values in (("emails", emails), ("phoneNumbers", phone_numbers), ("userIds", user_ids)):
             if values:
@@ -145,13 +170,14 @@ class WooxyHook(ContactRemovalHook):
             raise self.undocumented(response, "expected a 'result' boolean")
         if body["result"] is not True:
             # Documented: result false carries errors, and may come with HTTP 200.
-            _, message = self.vendor_error_details(body)
+            _, message = self.vendor_error_details(body, response.sent)
             raise VendorAPIError(
                 message or "result: false",
                 vendor=self.vendor,
                 status_code=response.status_code,
                 vendor_message=message,
                 attempts=response.attempts,
+                stops_run=self.stops_run(response.status_code, None, message),
             )
         request_id = body.get("requestId")
         if not isinstance(request_id, str) or not request_id:
@@ -173,13 +199,14 @@ class WooxyHook(ContactRemovalHook):
         body = response.body
         if not isinstance(body, dict) or body.get("result") is not True:
             if isinstance(body, dict) and body.get("result") is False:
-                _, message = self.vendor_error_details(body)
+                _, message = self.vendor_error_details(body, response.sent)
                 raise VendorAPIError(
                     message or "result: false",
                     vendor=self.vendor,
                     status_code=response.status_code,
                     vendor_message=message,
                     attempts=response.attempts,
+                    stops_run=self.stops_run(response.status_code, None, message),
                 )
             raise self.undocumented(response, "expected result true")
         found = body.get("requests") or {}
@@ -228,12 +255,40 @@ class WooxyHook(ContactRemovalHook):
             self.request_status([_PROBE_REQUEST_ID])
         except VendorAPIError as exc:
             refused = exc.status_code in (401, 403) or "token" in (exc.vendor_message or "").lower()
-            # No answer (timeout, connection failure) or a server fault proves nothing about the token.
+            # No answer (timeout, connection failure) or a server fault proves nothing about the token,
+            # and neither does a 404 or a redirect: the base URL does not lead to Wooxy's API.
             unanswered = exc.retryable or exc.status_code is None or exc.status_code >= 500
-            if refused or unanswered:
+            elsewhere = exc.status_code is not None and (exc.status_code == 404 or exc.status_code < 400)
+            if refused or unanswered or elsewhere:
                 raise
             return f"access token accepted: the read-only request/find call answered HTTP {exc.status_code}"
         return "access token accepted by the read-only request/find call"
+
+
+def _list_id(list_id: object) -> str:
+    """The list id, trimmed (Wooxy's ids have no spaces), refused if empty or path-like."""
+    if not isinstance(list_id, str) or not list_id.strip():
+        raise ContactRemovalConfigError("Wooxy list removal needs a non-empty list_id")
+    return check_id_value(list_id.strip(), "list_id")
+
+
+def _check_webhook(uri: object) -> str:
+    """``webHookUri`` must be an absolute http(s) URL (Wooxy refuses anything else for every batch)."""
+    if not isinstance(uri, str):
+        raise ContactRemovalConfigError("Wooxy webhook_uri must be a URL string")
+    try:
+        parts = urlsplit(uri.strip())
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or any(char.isspace() or not char.isprintable() for char in uri.strip())
+    ):
+        raise ContactRemovalConfigError("Wooxy webhook_uri must be an absolute http:// or https:// URL")
+    return uri.strip()
 
 
 def _parse_status(request_id: str, entry: dict[str, Any]) -> WooxyRequestStatus:

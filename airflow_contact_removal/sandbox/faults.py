@@ -7,7 +7,9 @@ configuration (``POST /_sandbox/faults``) re-seeds the generator.
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -21,6 +23,9 @@ FAULT_5XX = "5xx"
 FAULT_DROP = "drop"
 FAULT_DROP_AFTER = "drop_after_processing"
 FAULT_SLOW = "slow"
+FAULT_TRICKLE = "trickle"
+FAULT_HANG = "hang"
+FAULT_ECHO = "echo"
 
 
 class FaultConfigError(ValueError):
@@ -42,6 +47,20 @@ class FaultConfig:
     :param slow_ms: the extra delay of a slow answer.
     :param seed: seed of the random generator.
     :param vendors: restrict faults and latency to these vendors (None: all).
+
+    Hostile answers, on every request of the selected vendors (no random draw, so they leave the
+    seeded sequence of the faults above unchanged):
+
+    :param trickle_ms: send each answer's body one byte every ``trickle_ms`` (0: off); the request is
+        processed first, and the trickle stops when the client goes away.
+    :param hang_ms: answer nothing for ``hang_ms`` (or until the client goes away), then drop the
+        connection; nothing is processed (0: off). A hang longer than the client's timeouts is a
+        vendor that never answers.
+    :param retry_after_header: the raw ``Retry-After`` value of injected 429 and 5xx answers, e.g. an
+        HTTP date in the past, ``"0"`` or ``"100000"`` (None: ``retry_after`` on 429s only).
+    :param echo_identifiers: refuse every request with the vendor's documented error text quoting an
+        identifier of the batch (Wooxy's "no data found for key {userId}", Migma's "Invalid email:
+        ..."), as HTTP 400 (Bird: 422); nothing is processed.
     """
 
     latency_ms: float = 0
@@ -55,6 +74,10 @@ class FaultConfig:
     slow_ms: float = 0
     seed: int = 0
     vendors: list[str] | None = None
+    trickle_ms: float = 0
+    hang_ms: float = 0
+    retry_after_header: str | None = None
+    echo_identifiers: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,7 +94,7 @@ class FaultConfig:
         return config
 
     def validate(self) -> None:
-        for name in ("latency_ms", "latency_jitter_ms", "slow_ms"):
+        for name in ("latency_ms", "latency_jitter_ms", "slow_ms", "trickle_ms", "hang_ms"):
             value = getattr(self, name)
             if not _is_number(value) or value < 0:
                 raise FaultConfigError(f"{name} must be a number >= 0")
@@ -91,6 +114,14 @@ class FaultConfig:
             raise FaultConfigError("seed must be an integer")
         if not isinstance(self.drop_after_processing, bool):
             raise FaultConfigError("drop_after_processing must be a boolean")
+        if not isinstance(self.echo_identifiers, bool):
+            raise FaultConfigError("echo_identifiers must be a boolean")
+        if self.retry_after_header is not None and (
+            not isinstance(self.retry_after_header, str)
+            or not self.retry_after_header.isprintable()
+            or not self.retry_after_header.isascii()
+        ):
+            raise FaultConfigError("retry_after_header must be null or a printable ASCII string")
         if self.vendors is not None and (
             not isinstance(self.vendors, list) or any(v not in VENDORS for v in self.vendors)
         ):
@@ -105,6 +136,9 @@ class FaultConfig:
             or self.rate_5xx
             or self.rate_drop
             or self.rate_slow
+            or self.trickle_ms
+            or self.hang_ms
+            or self.echo_identifiers
         )
 
 
@@ -115,11 +149,17 @@ class Decision:
     :param delay: seconds to wait before answering or processing.
     :param fault: None or one of ``429``, ``5xx``, ``drop``, ``drop_after_processing``, ``slow``.
     :param status: HTTP status of an injected 429/5xx.
+    :param trickle: seconds between two bytes of the answer's body (0: sent at once).
+    :param hang: seconds of silence before the connection is dropped (0: no hang).
+    :param echo: refuse the request with an error text that quotes one of its identifiers.
     """
 
     delay: float = 0.0
     fault: str | None = None
     status: int | None = None
+    trickle: float = 0.0
+    hang: float = 0.0
+    echo: bool = False
 
 
 NO_FAULT = Decision()
@@ -148,6 +188,10 @@ class FaultInjector:
         pick = rng.random()
         status = rng.choice(FAULT_5XX_STATUSES) if config.rate_5xx else None
         slow = rng.random() < config.rate_slow if config.rate_slow else False
+        if config.hang_ms:
+            return Decision(delay_ms / 1000, FAULT_HANG, hang=config.hang_ms / 1000)
+        if config.echo_identifiers:
+            return Decision(delay_ms / 1000, FAULT_ECHO, echo=True)
         if pick < config.rate_429:
             return Decision(delay_ms / 1000, FAULT_429, 429)
         if pick < config.rate_429 + config.rate_5xx:
@@ -155,10 +199,85 @@ class FaultInjector:
         if pick < config.rate_429 + config.rate_5xx + config.rate_drop:
             kind = FAULT_DROP_AFTER if config.drop_after_processing else FAULT_DROP
             return Decision(delay_ms / 1000, kind)
+        trickle = config.trickle_ms / 1000
         if slow:
-            return Decision((delay_ms + config.slow_ms) / 1000, FAULT_SLOW)
+            return Decision((delay_ms + config.slow_ms) / 1000, FAULT_SLOW, trickle=trickle)
+        if trickle:
+            return Decision(delay_ms / 1000, FAULT_TRICKLE, trickle=trickle)
         return Decision(delay_ms / 1000)
+
+
+def _first_identifier(body: Any, *names: str) -> str:
+    """The first identifier of a request body, under the first of ``names`` that has one."""
+    if isinstance(body, dict):
+        for name in names:
+            values = body.get(name)
+            if isinstance(values, list):
+                for value in values:
+                    if isinstance(value, str):
+                        return value
+                    if isinstance(value, dict) and isinstance(value.get("value"), str):
+                        return value["value"]
+    return "unknown"
+
+
+def echo_answer(vendor: str, body: Any) -> tuple[int, dict[str, Any]]:
+    """
+    The vendor's documented kind of refusal, its text quoting an identifier of the request ``body``.
+
+    Wooxy documents "no data found for key {userId}"; Migma answers "Invalid email: ..."; AutoSend's
+    validation errors name the field and value; Bird's 422 the identifier it could not process.
+    """
+    if vendor == "wooxy":
+        key = _first_identifier(body, "userIds", "emails", "phoneNumbers")
+        return 400, {"result": False, "requestId": "0" * 24, "errors": [f"no data found for key {key}"]}
+    if vendor == "migma":
+        email = _first_identifier(body, "emails")
+        return 400, {"success": False, "error": f"Invalid email: {email}", "code": "VALIDATION_FAILED"}
+    if vendor == "autosend":
+        value = _first_identifier(body, "emails", "contactIds")
+        error = {
+            "message": f"Invalid value {value}",
+            "code": "VALIDATION_FAILED",
+            "details": [{"field": "emails", "message": f"{value} is not valid"}],
+        }
+        return 400, {"success": False, "error": error}
+    value = _first_identifier(body, "identifiers", "contacts")
+    return 422, {"code": "InvalidPayload", "message": f"identifier {value} cannot be processed"}
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def client_gone(receive: Any) -> bool:
+    """Whether uvicorn saw the client disconnect (its ``receive`` is a method of the request cycle)."""
+    return bool(getattr(getattr(receive, "__self__", None), "disconnected", False))
+
+
+async def silence(receive: Any, seconds: float) -> None:
+    """Say nothing for ``seconds``, or until the client goes away."""
+    deadline = time.perf_counter() + seconds
+    while not client_gone(receive) and (remaining := deadline - time.perf_counter()) > 0:
+        await asyncio.sleep(min(remaining, 0.05))
+
+
+def trickled(send: Any, receive: Any, interval: float) -> Any:
+    """A ``send`` that sends the body one byte every ``interval`` seconds (stops if the client goes)."""
+
+    async def trickle(message: dict) -> None:
+        if message["type"] != "http.response.body":
+            await send(message)
+            return
+        body, more = message.get("body", b""), message.get("more_body", False)
+        for i in range(len(body)):
+            if client_gone(receive):
+                return
+            last = i == len(body) - 1
+            await send({"type": "http.response.body", "body": body[i : i + 1], "more_body": more or not last})
+            if not last:
+                await asyncio.sleep(interval)
+        if not body:
+            await send(message)
+
+    return trickle

@@ -17,7 +17,15 @@ from starlette.requests import Request
 
 from airflow_contact_removal.sandbox import autosend, bird, migma, wooxy
 from airflow_contact_removal.sandbox.common import INVALID_JSON, VENDOR_PREFIXES, batch_size
-from airflow_contact_removal.sandbox.faults import FAULT_5XX, FAULT_429, FAULT_DROP, FAULT_DROP_AFTER
+from airflow_contact_removal.sandbox.faults import (
+    FAULT_5XX,
+    FAULT_429,
+    FAULT_DROP,
+    FAULT_DROP_AFTER,
+    echo_answer,
+    silence,
+    trickled,
+)
 from airflow_contact_removal.sandbox.requestlog import VIOLATION_CONCURRENCY
 
 logger = logging.getLogger(__name__)
@@ -112,7 +120,13 @@ class SandboxMiddleware:
             if decision.delay:
                 await sleep_at_least(decision.delay)
             outcome.fault = decision.fault
-            if decision.fault in (FAULT_429, FAULT_5XX):
+            if decision.hang:
+                await silence(receive, decision.hang)
+                await _drop(receive, send)
+            elif decision.echo:
+                status, answer = echo_answer(vendor, context.body)
+                outcome.status = await _send_json(send, status, json.dumps(answer).encode())
+            elif decision.fault in (FAULT_429, FAULT_5XX):
                 outcome.status = await self._send_fault(vendor, scope, send, decision.status)
             elif decision.fault == FAULT_DROP:
                 await _drop(receive, send)
@@ -120,6 +134,8 @@ class SandboxMiddleware:
                 await self._run_app(scope, raw, receive, _discard, outcome)
                 outcome.status = None
                 await _drop(receive, send)
+            elif decision.trickle:
+                await self._run_app(scope, raw, receive, trickled(send, receive, decision.trickle), outcome)
             else:
                 await self._run_app(scope, raw, receive, send, outcome)
         finally:
@@ -176,7 +192,10 @@ class SandboxMiddleware:
             (k.lower().encode(), v.encode())
             for k, v in module.fault_headers(self.sandbox, _headers(scope)).items()
         ]
-        if status == 429:
+        raw_retry_after = self.sandbox.faults.config.retry_after_header
+        if raw_retry_after is not None:
+            headers.append((b"retry-after", raw_retry_after.encode()))
+        elif status == 429:
             headers.append((b"retry-after", str(retry_after).encode()))
         body = json.dumps(module.fault_body(status, retry_after)).encode()
         return await _send_json(send, status, body, headers)

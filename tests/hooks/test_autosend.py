@@ -228,14 +228,9 @@ def test_remove_from_list_refuses_list_ids_that_are_not_a_path_segment(m, hook, 
 @pytest.mark.parametrize(
     ("list_id", "encoded"),
     [
-        ("a/b", "a%2Fb"),
-        ("../admin", "..%2Fadmin"),
-        ("list?delete=all", "list%3Fdelete%3Dall"),
-        ("list#fragment", "list%23fragment"),
         ("100%", "100%25"),
         ("%2e%2e", "%252e%252e"),
         ("my list", "my%20list"),
-        ("a/b?c#d%e f", "a%2Fb%3Fc%23d%25e%20f"),
         ("liste-été", "liste-%C3%A9t%C3%A9"),
     ],
 )
@@ -247,6 +242,23 @@ def test_list_id_is_percent_encoded_so_the_path_and_query_never_change(m, hook, 
     request = only_request(m)
     assert request.url == f"{BASE}/contact-lists/{encoded}/contacts/remove"
     assert request.query == ""
+
+
+@pytest.mark.parametrize(
+    "list_id", ["a/b", "../admin", "list?delete=all", "list#fragment", "a/b?c#d%e f", "a\\b", "x\x00"]
+)
+def test_list_id_that_would_change_the_path_is_refused_before_any_request(m, hook, list_id):
+    """Issue 12: these were percent-encoded and sent; no AutoSend list id has them."""
+    with pytest.raises(ContactRemovalConfigError, match="list_id must not contain"):
+        hook.remove_from_list(list_id, emails=["a@example.com"])
+    assert m.call_count == 0
+
+
+@pytest.mark.parametrize("list_id", ["GLOBAL_CONTACT_LIST", "global_contact_list", " Global_Contact_List "])
+def test_global_list_is_refused_in_any_case(m, hook, list_id):
+    with pytest.raises(ContactRemovalConfigError, match="GLOBAL_CONTACT_LIST"):
+        hook.remove_from_list(list_id, emails=["a@example.com"])
+    assert m.call_count == 0
 
 
 # remove_batch --------------------------------------------------------------------------------------
@@ -304,14 +316,26 @@ def test_default_rate_is_two_requests_per_second(hook):
     assert hook.rate_limiter.requests_per_second == 2.0
 
 
-def test_requests_per_second_extra_overrides_the_default(monkeypatch, no_sleep):
+def test_requests_per_second_extra_may_lower_the_documented_rate(monkeypatch, no_sleep):
     set_connection(
-        monkeypatch, "autosend_fast", conn_type="autosend", password=KEY, extra={"requests_per_second": 10}
+        monkeypatch, "autosend_slow", conn_type="autosend", password=KEY, extra={"requests_per_second": 0.5}
+    )
+    hook = AutoSendHook("autosend_slow", sleep=no_sleep)
+
+    assert hook.settings.requests_per_second == 0.5
+    assert hook.rate_limiter.requests_per_second == 0.5
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.5, 10])
+def test_requests_per_second_extra_never_lifts_the_documented_rate(monkeypatch, no_sleep, value):
+    """Issue 12: 0 used to switch the 2/s off, and 10 to lift it (it was this test's accepted value)."""
+    set_connection(
+        monkeypatch, "autosend_fast", conn_type="autosend", password=KEY, extra={"requests_per_second": value}
     )
     hook = AutoSendHook("autosend_fast", sleep=no_sleep)
 
-    assert hook.settings.requests_per_second == 10.0
-    assert hook.rate_limiter.requests_per_second == 10.0
+    with pytest.raises(ContactRemovalConfigError, match="requests_per_second"):
+        hook.settings  # noqa: B018
 
 
 def test_host_override_replaces_the_default_base_url(m, monkeypatch, no_sleep):

@@ -277,7 +277,9 @@ def test_transport_defaults(monkeypatch, no_sleep):
     assert settings.verify is True
 
 
-def test_extras_override_transport_settings_including_ui_prefixed_keys(monkeypatch, no_sleep):
+def test_extras_override_transport_settings_including_ui_prefixed_keys(monkeypatch, no_sleep, tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("not checked here")
     extra = {
         "project_id": "P1",
         "timeout": 5,
@@ -286,7 +288,7 @@ def test_extras_override_transport_settings_including_ui_prefixed_keys(monkeypat
         "max_retry_time": 45,
         "max_retry_after": 9,
         "requests_per_second": 1.5,
-        "verify": "/etc/ssl/ca.pem",
+        "verify": str(bundle),
         "connect_timeout": "",  # empty UI fields are ignored
     }
     settings = hook_for(VENDORS["migma"], monkeypatch, no_sleep, extra=extra).settings
@@ -296,7 +298,7 @@ def test_extras_override_transport_settings_including_ui_prefixed_keys(monkeypat
     assert settings.max_attempts == 3
     assert (settings.max_retry_time, settings.max_retry_after) == (45.0, 9.0)
     assert settings.requests_per_second == 1.5
-    assert settings.verify == "/etc/ssl/ca.pem"
+    assert settings.verify == str(bundle)
 
 
 @pytest.mark.parametrize(
@@ -304,7 +306,7 @@ def test_extras_override_transport_settings_including_ui_prefixed_keys(monkeypat
     [
         ({"max_attempts": "many"}, "'max_attempts' must be a number"),
         ({"max_attempts": 0}, "'max_attempts' must be at least 1"),
-        ({"read_timeout": -1}, "'read_timeout' must be at least 0"),
+        ({"read_timeout": -1}, "'read_timeout' must be more than 0"),
         ({"requests_per_second": [2]}, "'requests_per_second' must be a number"),
         ({"verify": 3}, "'verify' must be true, false or a CA bundle path"),
     ],
@@ -346,13 +348,15 @@ def test_ca_bundle_and_proxy_environment_are_still_honoured(m, monkeypatch, no_s
     assert hook.session.trust_env is False
 
 
-def test_an_explicit_ca_bundle_extra_wins_over_the_environment(monkeypatch, no_sleep):
+def test_an_explicit_ca_bundle_extra_wins_over_the_environment(monkeypatch, no_sleep, tmp_path):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/corp/ca.pem")
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("not checked here")
     hook = hook_for(
-        VENDORS["migma"], monkeypatch, no_sleep, extra={"project_id": "P1", "verify": "/my/ca.pem"}
+        VENDORS["migma"], monkeypatch, no_sleep, extra={"project_id": "P1", "verify": str(bundle)}
     )
 
-    assert hook.session.verify == "/my/ca.pem"
+    assert hook.session.verify == str(bundle)
 
 
 def test_session_pool_fits_the_vendor_concurrency(monkeypatch, no_sleep):
@@ -391,12 +395,8 @@ def test_redirects_are_not_followed(m, monkeypatch, no_sleep, vendor, status):
     ("value", "segment"),
     [
         ("abc", "abc"),
-        ("a/b", "a%2Fb"),
-        ("a?b", "a%3Fb"),
-        ("a#b", "a%23b"),
         ("a%b", "a%25b"),
         ("a b", "a%20b"),
-        ("...", "..."),
         (".hidden", ".hidden"),
     ],
 )
@@ -404,8 +404,9 @@ def test_path_segment_encodes_everything_that_could_leave_the_segment(value, seg
     assert path_segment(value, "list_id") == segment
 
 
-@pytest.mark.parametrize("value", [".", "..", "", "  ", None, 5])
+@pytest.mark.parametrize("value", [".", "..", "...", "a/b", "a?b", "a#b", "a\\b", "a\nb", "", "  ", None, 5])
 def test_path_segment_refuses_dot_segments_and_non_strings(value):
+    # Issue 12: "/", "?", "#" and ".." inside a value were percent-encoded and sent; now refused.
     with pytest.raises(ContactRemovalConfigError, match="list_id"):
         path_segment(value, "list_id")
 
@@ -443,7 +444,7 @@ def test_check_request_refuses_what_a_vendor_does_not_offer(
             None,
             "GLOBAL_CONTACT_LIST",
         ),
-        (VENDORS["autosend"], "remove_from_list", ["emails"], "..", None, None, "not a valid path segment"),
+        (VENDORS["autosend"], "remove_from_list", ["emails"], "..", None, None, "must not contain"),
         (VENDORS["autosend"], "remove_from_list", ["emails"], None, None, None, "needs a list_id"),
         (VENDORS["bird"], "remove_from_list", ["emails"], "not-a-uuid", None, None, "list_id must be a UUID"),
         (VENDORS["bird"], "remove_from_list", ["emails"], LIST_ID, None, {}, "workspace_id"),
@@ -485,7 +486,7 @@ def test_check_request_applies_each_vendors_rules_before_any_request(
     ("vendor", "operation", "kinds", "list_id", "options"),
     [
         (VENDORS["autosend"], "remove_contacts", ["emails"], None, None),
-        (VENDORS["autosend"], "remove_from_list", ["contact_ids"], "list/with?odd#chars", None),
+        (VENDORS["autosend"], "remove_from_list", ["contact_ids"], "list with odd%chars", None),
         (
             VENDORS["wooxy"],
             "remove_from_list",

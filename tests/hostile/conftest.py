@@ -1,7 +1,8 @@
-"""Fixtures of the hostile-input tests: one vendor sandbox, connections to it, a fake task context.
+"""Fixtures of the hostile tests: one vendor sandbox, connections to it, a fake task context.
 
-Every test gets the sandbox empty (``reset()``) and drained of abandoned requests afterwards; the
-operators build their hooks with a sleep that records waits instead of waiting.
+Every test gets the sandbox empty (``reset()``, faults off) and drained of abandoned requests
+afterwards; hooks and the operators' hooks are built with a sleep that records waits instead of
+waiting.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -30,22 +32,32 @@ def hostile_sandbox_server():
 
 @pytest.fixture
 def sandbox(hostile_sandbox_server, monkeypatch: pytest.MonkeyPatch) -> Iterator:
+    """The session's sandbox, empty and faults off; drained of abandoned requests after the test."""
     for name in _PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     hostile_sandbox_server.reset()
     yield hostile_sandbox_server
+    hostile_sandbox_server.set_faults(trickle_ms=0, hang_ms=0, latency_ms=0)
     wait_until_idle(hostile_sandbox_server, timeout=30)
 
 
 @pytest.fixture
 def connect(sandbox, monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
-    """``connect("migma", password="wrong", read_timeout=1)``: a fresh connection id to the sandbox."""
+    """
+    ``connect("wooxy", read_timeout=1)``: a fresh connection id to the sandbox's vendor, with extras.
 
-    def connect(vendor: str, *, password: str | None = None, **extras) -> str:
+    ``password=`` sets the key; ``fields=`` replaces connection fields after the fact
+    (``{"extra": "{not json"}``, ``{"port": 1}``, ``{"host": ...}``).
+    """
+
+    def connect(
+        vendor: str, fields: dict[str, Any] | None = None, *, password: str | None = None, **extras
+    ) -> str:
         conn_id = f"hostile_{vendor}_{next(_conn_ids)}"
         connection = json.loads(sandbox.connection_uri(vendor, **{**DEFAULT_EXTRAS[vendor], **extras}))
         if password is not None:
             connection["password"] = password
+        connection.update(fields or {})
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
         return conn_id
 
@@ -54,7 +66,8 @@ def connect(sandbox, monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
 
 @pytest.fixture
 def recording_sleep(monkeypatch: pytest.MonkeyPatch) -> RecordingSleep:
-    """The operators' hooks wait for nothing (back-off, Retry-After) and record what they were asked."""
+    """Hooks wait for nothing (back-off, Retry-After) and record what they were asked; the operators'
+    hooks too."""
     from airflow_contact_removal.hooks import get_removal_hook
     from airflow_contact_removal.operators import remove
 

@@ -121,18 +121,21 @@ def test_429_waits_exactly_what_retry_after_says(sandbox, make_hook, no_sleep, v
     SCENARIOS[vendor].check(result, sandbox, hook)
 
 
-def test_a_huge_retry_after_is_capped_by_max_retry_after(sandbox, make_hook, no_sleep):
+def test_a_retry_after_above_max_retry_after_fails_at_once(sandbox, make_hook, no_sleep):
+    """Issue 12: it used to be waited in max_retry_after steps; the vendor holds the key, so it stops the run."""
     settings = {"rate_429": 0.5, "retry_after": 600, "vendors": ["migma"]}
     sandbox.seed(SCENARIOS["migma"].seed)
+    before = sandbox.state()
     sandbox.set_faults(seed=fault_seed("migma", "429", 1, **settings), **settings)
     hook = make_hook("migma", max_retry_after=2)
 
-    result = SCENARIOS["migma"].call(hook)
+    with pytest.raises(VendorAPIError, match="asked to wait 600 s") as caught:
+        SCENARIOS["migma"].call(hook)
 
-    assert result.attempts == 2
-    assert no_sleep.waits[0] == 2.0
-    assert max(no_sleep.waits) <= 2.0
-    SCENARIOS["migma"].check(result, sandbox, hook)
+    assert (caught.value.attempts, caught.value.retryable, caught.value.stops_run) == (1, True, True)
+    assert statuses(sandbox, "migma") == [429]
+    assert no_sleep.waits == []
+    assert sandbox.state() == before
 
 
 @pytest.mark.parametrize("vendor", VENDORS)

@@ -41,9 +41,7 @@ def context():
 
 @pytest.fixture(autouse=True)
 def vendor_connections(monkeypatch):
-    set_connection(
-        monkeypatch, "autosend_default", conn_type="autosend", password=KEY, extra={"requests_per_second": 0}
-    )
+    set_connection(monkeypatch, "autosend_default", conn_type="autosend", password=KEY)
     set_connection(monkeypatch, "wooxy_default", conn_type="wooxy", password=KEY)
     set_connection(
         monkeypatch, "bird_default", conn_type="bird", password=KEY, extra={"workspace_id": WORKSPACE}

@@ -131,3 +131,61 @@ def test_fault_settings_are_validated_and_readable(sandbox):
     assert config["latency_ms"] == 5 and config["rate_429"] == 0.0 and config["vendors"] is None
     sandbox.reset()
     assert sandbox.faults()["latency_ms"] == 0
+
+
+# Hostile answers (issue 12) ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"trickle_ms": -1},
+        {"hang_ms": "long"},
+        {"retry_after_header": 5},
+        {"retry_after_header": "1\r\nX-Injected: 1"},
+        {"echo_identifiers": "yes"},
+    ],
+)
+def test_hostile_settings_are_validated(sandbox, settings):
+    with pytest.raises(ValueError, match="400"):
+        sandbox.set_faults(**settings)
+
+
+def test_trickle_sends_the_processed_answer_one_byte_at_a_time(sandbox, http, project):
+    sandbox.set_faults(trickle_ms=20)
+    started = time.perf_counter()
+    response = migma_delete(sandbox, http)
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 200 and response.json()["data"]["deleted"] == 1
+    assert elapsed >= 0.02 * (len(response.content) - 1)
+    assert sandbox.requests_log()[-1]["fault"] == "trickle"
+
+
+def test_hang_answers_nothing_and_processes_nothing(sandbox, http, project):
+    sandbox.set_faults(hang_ms=300)
+    with pytest.raises(requests.ConnectionError):
+        migma_delete(sandbox, http)
+    assert sandbox.state("migma")["migma"]["projects"] == {"P1": 1}
+    assert sandbox.requests_log()[-1]["fault"] == "hang"
+
+
+@pytest.mark.parametrize("value", ["Wed, 21 Oct 2015 07:28:00 GMT", "0", "100000"])
+def test_raw_retry_after_header_on_injected_429_and_5xx(sandbox, http, project, value):
+    sandbox.set_faults(rate_429=1.0, retry_after_header=value)
+    assert migma_delete(sandbox, http).headers["Retry-After"] == value
+    sandbox.set_faults(rate_429=0.0, rate_5xx=1.0)
+    assert migma_delete(sandbox, http).headers["Retry-After"] == value
+
+
+def test_echo_refuses_with_the_vendors_error_text_quoting_an_identifier(sandbox, http, project):
+    sandbox.set_faults(echo_identifiers=True)
+    response = migma_delete(sandbox, http)
+    assert response.status_code == 400
+    assert response.json() == {
+        "success": False,
+        "error": "Invalid email: a@x.com",
+        "code": "VALIDATION_FAILED",
+    }
+    assert sandbox.state("migma")["migma"]["projects"] == {"P1": 1}
+    url = sandbox.base_url("wooxy") + "/contacts/remove"
+    body = {"contactListId": "L1", "userIds": ["user-1"]}
+    answer = http.post(url, json=body, headers=auth_headers(sandbox, "wooxy")).json()
+    assert answer["result"] is False and answer["errors"] == ["no data found for key user-1"]
