@@ -274,23 +274,25 @@ class IdentifierCleaner:
 # Keeping identifiers out of logs -----------------------------------------------------------------
 _EMAIL_LIKE = re.compile(r"[^\s@\"'<>(),;:\[\]]+@[^\s@\"'<>(),;:\[\]]+")
 _PHONE_LIKE = re.compile(r"\+[0-9][0-9 ().-]{5,}[0-9]")
-REDACTED = "<redacted>"
 
 
 def redact(text: object, identifiers: Iterable[str] = ()) -> str:
     """
-    ``text`` with identifiers taken out, for a log line: vendor error text, an exception, file content.
+    ``text`` with identifiers taken out: vendor error text, an exception, file content.
 
-    Every value of ``identifiers`` (e.g. the batch the text is about) is replaced wherever it occurs,
-    in any case, and so is anything shaped like an email address or a phone number, whoever's it is.
+    Anything shaped like an email address or a phone number becomes ``<email>`` / ``<phone>``,
+    whoever's it is; every value of ``identifiers`` (e.g. the batch the text is about: user ids,
+    contact ids) becomes ``<id>`` wherever it stands as a whole word, in any case. The kind is kept
+    so an operator can still tell what the vendor complained about.
     """
-    text = str(text)
+    text = _EMAIL_LIKE.sub("<email>", str(text))
+    text = _PHONE_LIKE.sub("<phone>", text)
     lowered = text.lower()
-    for value in identifiers:
-        if value and value.lower() in lowered:
-            # Whole values only: a short id ("u1") must not eat part of a word or a number.
-            pattern = rf"(?<!\w){re.escape(value)}(?!\w)"
-            text = re.sub(pattern, REDACTED, text, flags=re.IGNORECASE)
-            lowered = text.lower()
-    text = _EMAIL_LIKE.sub(REDACTED, text)
-    return _PHONE_LIKE.sub(REDACTED, text)
+    values = sorted(
+        {value for value in identifiers if value and value.lower() in lowered}, key=len, reverse=True
+    )
+    if values:
+        # Whole values only, longest first: a short id ("u1") must not eat part of a word or a number.
+        pattern = "|".join(re.escape(value) for value in values)
+        text = re.sub(rf"(?<![\w-])(?:{pattern})(?![\w-])", "<id>", text, flags=re.IGNORECASE)
+    return text

@@ -496,8 +496,9 @@ def _send_batch(
     try:
         outcome = _send_once(hook, request, batch, options)
     except RunStopped as exc:
-        # The transport stopped a retry: an attempt went out before, its outcome is unknown.
-        return _not_sent_record(batch, exc.reason, True)
+        # The transport stopped the request before an attempt: not sent, or (a retry) an attempt
+        # went out before and its outcome is unknown.
+        return _not_sent_record(batch, exc.reason, exc.attempted)
     except VendorAPIError as exc:
         if _splittable(exc) and batch.size > 1:
             return _split(hook, request, batch, options, exc, started, guard)

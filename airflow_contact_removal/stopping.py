@@ -23,14 +23,16 @@ class RunStopped(ContactRemovalError):
 
     :param reason: why the run stopped, without identifiers (e.g. the vendor's refusal, "stopped by
         Airflow").
+    :param attempted: whether an attempt of the request went out before (its outcome is unknown).
     """
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, attempted: bool = False) -> None:
         self.reason = reason
+        self.attempted = attempted
         super().__init__(f"run stopped: {reason}")
 
     def __reduce__(self):
-        return (RunStopped, (self.reason,))
+        return (RunStopped, (self.reason, self.attempted))
 
 
 class StopSignal:
@@ -66,10 +68,10 @@ class StopSignal:
     def wait(self, timeout: float) -> bool:
         return self._event.wait(timeout)
 
-    def check(self) -> None:
+    def check(self, attempted: bool = False) -> None:
         """Raise :class:`RunStopped` if the run was asked to stop."""
         if self._event.is_set():
-            raise RunStopped(self.reason or "stopped")
+            raise RunStopped(self.reason or "stopped", attempted)
 
     @contextmanager
     def bound(self) -> Iterator[StopSignal]:
@@ -85,13 +87,13 @@ class StopSignal:
 _current = threading.local()
 
 
-def raise_if_stopped() -> None:
+def raise_if_stopped(attempted: bool = False) -> None:
     """
     Raise :class:`RunStopped` if the run the current thread sends for was asked to stop.
 
-    Called by the transport before each attempt of a request; a no-op outside a run (a hook used on
-    its own, in a ``@task``).
+    Called by the transport before each attempt of a request, saying whether an earlier attempt
+    went out; a no-op outside a run (a hook used on its own, in a ``@task``).
     """
     signal = getattr(_current, "signal", None)
     if signal is not None:
-        signal.check()
+        signal.check(attempted)

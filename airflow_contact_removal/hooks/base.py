@@ -13,7 +13,6 @@ import logging
 import math
 import os
 import random
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ from airflow_contact_removal.hooks.retry import (
     retry_after_from_headers,
 )
 from airflow_contact_removal.hooks.transport import Attempt, IOWorkers, TrackedAdapter, drain_timeout
-from airflow_contact_removal.identifiers import DEFAULT_NORMALISERS
+from airflow_contact_removal.identifiers import DEFAULT_NORMALISERS, redact
 from airflow_contact_removal.results import BatchOutcome
 from airflow_contact_removal.stopping import raise_if_stopped
 
@@ -552,7 +551,7 @@ class ContactRemovalHook(BaseHook):
             slot = self.in_flight.take(timeout=slot_wait)
             if slot is not None:
                 try:
-                    raise_if_stopped()  # the run stopped while this attempt waited: it is not sent
+                    raise_if_stopped(attempted=attempts > 0)  # the run stopped while this attempt waited
                 except BaseException:
                     slot.release()
                     raise
@@ -926,8 +925,6 @@ def _short(value: object, limit: int = 2000) -> str | None:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-_EMAIL = re.compile(r"[^\s@\"'<>(),;:\[\]]+@[^\s@\"'<>(),;:\[\]]+")
-_E164 = re.compile(r"\+\d{6,15}")
 _MESSAGE_LIMIT = 300
 
 
@@ -950,18 +947,10 @@ def _sent_identifiers(sent: Any, found: set[str]) -> set[str]:
 
 def scrub_identifiers(text: str, sent: Any = None, limit: int = _MESSAGE_LIMIT) -> str:
     """
-    ``text`` (vendor error text) with identifiers taken out, cut to ``limit`` characters after.
-
-    Email addresses and E.164 numbers become ``<email>`` / ``<phone>``; every identifier of the
-    request body ``sent`` (user ids, contact ids...) becomes ``<id>`` where it stands as a whole word.
+    ``text`` (vendor error text) with identifiers taken out (:func:`~airflow_contact_removal.identifiers.redact`,
+    the request body ``sent`` naming the batch's own), cut to ``limit`` characters after.
     """
-    text = _EMAIL.sub("<email>", text)
-    text = _E164.sub("<phone>", text)
-    identifiers = sorted(_sent_identifiers(sent, set()), key=len, reverse=True) if sent is not None else []
-    identifiers = [item for item in identifiers if item and item in text]
-    if identifiers:
-        pattern = "|".join(re.escape(item) for item in identifiers)
-        text = re.sub(rf"(?<![\w-])(?:{pattern})(?![\w-])", "<id>", text)
+    text = redact(text, _sent_identifiers(sent, set()) if sent is not None else ())
     return text if len(text) <= limit else text[:limit] + "..."
 
 

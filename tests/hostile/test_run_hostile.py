@@ -367,7 +367,7 @@ ROWS: dict[str, Row] = {
         input_path="{tmp}/in.csv",
         column="email",
         error=ContactRemovalConfigError,
-        match=r"has no column 'email' in its first line \(1 field\(s\): <redacted>\)",
+        match=r"has no column 'email' in its first line \(1 field\(s\): <email>\)",
     ),
     "input-path-missing": migma(
         0,
