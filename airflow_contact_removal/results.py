@@ -159,6 +159,8 @@ class RemovalSummary:
     results_path: str | None = None
     xcom_note: str | None = None
     resumed_batches: int = 0
+    shard: int | None = None
+    shards: int | None = None
 
     def add(self, result: BatchResult) -> None:
         """Fold one batch's record into the totals."""

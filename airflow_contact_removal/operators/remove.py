@@ -16,6 +16,7 @@ from airflow_contact_removal.hooks.base import REMOVE_CONTACTS, REMOVE_FROM_LIST
 from airflow_contact_removal.hooks.wooxy import WooxyHook
 from airflow_contact_removal.removal import RemovalReport, RemovalRequest, run_removal
 from airflow_contact_removal.results import XCOM_LIMIT_BYTES, fit_for_xcom, json_size
+from airflow_contact_removal.sharding import Shard
 from airflow_contact_removal.triggers.wooxy import WooxyRequestTrigger
 from airflow_contact_removal.wooxy_completion import request_ids_from
 from airflow_contact_removal.wooxy_wait import finish_from_event, wait_for_requests
@@ -57,9 +58,13 @@ class _ContactRemovalOperator(BaseOperator):
         results_path: str | None = None,
         checkpoint: bool = True,
         checkpoint_path: str | None = None,
+        shard: int | None = None,
+        shards: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.shard = shard
+        self.shards = shards
         self.checkpoint = checkpoint
         self.checkpoint_path = checkpoint_path
         self.conn_id = conn_id
@@ -99,6 +104,7 @@ class _ContactRemovalOperator(BaseOperator):
             dry_run=self.dry_run,
             max_contacts=self.max_contacts,
             idempotency_scope=_idempotency_scope(context),
+            shard=Shard.build(self.shard, self.shards),
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -111,6 +117,9 @@ class _ContactRemovalOperator(BaseOperator):
 
     def remove(self, context: Context, hook, request: RemovalRequest) -> RemovalReport:
         """Run the removal, with the checkpoint and the results file when they are asked for."""
+        results_path = self.results_path
+        if results_path and request.shard is not None:
+            results_path = request.shard.results_path(results_path)  # one file per shard
         checkpoint = None
         if self.checkpoint and not self.dry_run:
             ti = context["ti"]
@@ -118,13 +127,13 @@ class _ContactRemovalOperator(BaseOperator):
             run_id = context.get("run_id") or ti.run_id
             checkpoint = Checkpoint(checkpoint_file(folder, ti.dag_id, run_id, ti.task_id, ti.map_index))
         try:
-            if self.results_path:
-                with JsonLinesWriter(self.results_path) as writer:
+            if results_path:
+                with JsonLinesWriter(results_path) as writer:
                     report = run_removal(
                         hook, request, logger=self.log, results_sink=writer.write, checkpoint=checkpoint
                     )
-                report.summary.results_path = str(self.results_path)
-                self.log.info("Wrote %d result record(s) to %s", writer.lines, self.results_path)
+                report.summary.results_path = str(results_path)
+                self.log.info("Wrote %d result record(s) to %s", writer.lines, results_path)
             else:
                 report = run_removal(hook, request, logger=self.log, checkpoint=checkpoint)
         except BaseException:
@@ -235,6 +244,14 @@ class RemoveContactsOperator(_ContactRemovalOperator):
     :param checkpoint_path: the folder for checkpoint files: any ``ObjectStoragePath`` URL or local
         path (default ``$AIRFLOW_HOME/contact_removal_checkpoints``). Use shared storage when retries
         may run on another worker. (templated)
+    :param shards: split one input over this many task instances:
+        ``.partial(input_path=..., shards=8).expand(shard=range(8))``. Each streams the whole input
+        and removes only the identifiers whose normalised value hashes to its shard, so duplicates
+        meet in one shard and every input is counted once over all of them (see
+        :mod:`airflow_contact_removal.sharding`). ``results_path`` must then contain ``{shard}``;
+        each mapped instance has its own checkpoint. Merge the parts' ``summary`` XComs with
+        :class:`~airflow_contact_removal.operators.MergeRemovalSummariesOperator`.
+    :param shard: which shard this instance removes, from 0 to ``shards - 1`` (usually expanded).
     """
 
     template_fields: Sequence[str] = (
@@ -279,6 +296,8 @@ class RemoveFromListOperator(_ContactRemovalOperator):
     :param checkpoint: remember finished batches so a retry after a crash does not send them again
         (see :class:`RemoveContactsOperator`).
     :param checkpoint_path: folder (any ``ObjectStoragePath``) for the checkpoint files.
+    :param shards: split one input over this many task instances (see :class:`RemoveContactsOperator`).
+    :param shard: which shard this instance removes (usually expanded: ``.expand(shard=range(n))``).
     :param wait_for_completion: Wooxy only: after every batch was accepted, wait until Wooxy has
         processed each request and fold its per-contact outcome in: accepted identifiers become
         removed or failed (with Wooxy's ``humanError``). Unknown or expired request ids and a timeout
