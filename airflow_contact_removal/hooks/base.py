@@ -410,6 +410,18 @@ class ContactRemovalHook(BaseHook):
                 # for another read timeout, so a retry never puts us over the vendor's in-flight cap.
                 slot.release(after=settings.read_timeout)
                 raise TransientFailure(f"timed out ({type(exc).__name__})") from None
+            except requests.exceptions.SSLError as exc:
+                if "CERTIFICATE_VERIFY_FAILED" not in str(exc):
+                    raise TransientFailure(f"connection failed ({_connection_reason(exc)})") from None
+                # The vendor's certificate is not trusted (no or the wrong CA bundle in 'verify'): no
+                # retry can cure that, and no other batch can succeed either.
+                raise VendorAPIError(
+                    "TLS certificate verification failed; set the connection's 'verify' extra to the "
+                    "CA bundle that signed the server's certificate",
+                    vendor=self.vendor,
+                    attempts=attempts,
+                    stops_run=True,
+                ) from None
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 # Includes a connection dropped mid-answer: the request may or may not have been
                 # processed, and sending a removal again is safe (Migma's is keyed for replay).
