@@ -14,7 +14,8 @@ share of the de-duplication set, and the shards together count every input item 
 CRC-32 of the UTF-8 bytes is the same on every machine and Python run (Python's ``hash()`` of a
 string is salted per process, so two workers would disagree), and costs a fraction of normalising.
 
-Used through the operators: ``RemoveContactsOperator.partial(..., shards=8).expand(shard=range(8))``.
+Used through the operators: ``RemoveContactsOperator.sharded(task_id=..., input_path=..., shards=8)``,
+which is ``.partial(..., shards=8).expand(shard=list(range(8)))``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,14 @@ from airflow_contact_removal.identifiers import InvalidIdentifier, iter_input
 SHARD_PLACEHOLDER = "{shard}"
 _PLACEHOLDERS = re.compile(r"\{(shard|shards)(?::([0-9]*d))?\}")
 _SHARD_FIELD = re.compile(r"\{shard(?::[0-9]*d)?\}")
+
+
+def shard_numbers(shards: Any) -> list[int]:
+    """``[0, 1, ..., shards - 1]``, to expand a sharded operator over (a list: see ``sharded()``)."""
+    count = _whole(shards, "shards")
+    if count < 1:
+        raise ContactRemovalConfigError(f"shards must be at least 1, got {count}")
+    return list(range(count))
 
 
 def shard_of(value: str, shards: int) -> int:
@@ -58,7 +67,7 @@ class Shard:
             return None
         if shard is None or shards is None:
             raise ContactRemovalConfigError(
-                "pass both shard and shards, e.g. .partial(shards=8).expand(shard=range(8))"
+                "pass both shard and shards, e.g. RemoveContactsOperator.sharded(shards=8, ...)"
             )
         index, count = _whole(shard, "shard"), _whole(shards, "shards")
         if count < 1:

@@ -21,10 +21,10 @@ class MergeRemovalSummariesOperator(BaseOperator):
     Runs when every part is done, failed ones included (``trigger_rule="all_done"`` unless given),
     so the answer names the shard that failed with its counts::
 
-        removed = RemoveContactsOperator.partial(
+        removed = RemoveContactsOperator.sharded(
             task_id="purge", conn_id="migma_default", input_path=..., shards=8,
             results_path="s3://audit/{{ run_id }}/purge-{shard}.jsonl",
-        ).expand(shard=range(8))
+        )
         MergeRemovalSummariesOperator(task_id="totals", summaries=XComArg(removed, key="summary"), shards=8)
 
     Use the ``summary`` XCom (pushed by every part, also when it fails), not ``return_value`` (only

@@ -16,7 +16,7 @@ from airflow_contact_removal.hooks.base import REMOVE_CONTACTS, REMOVE_FROM_LIST
 from airflow_contact_removal.hooks.wooxy import WooxyHook
 from airflow_contact_removal.removal import RemovalReport, RemovalRequest, run_removal
 from airflow_contact_removal.results import XCOM_LIMIT_BYTES, fit_for_xcom, json_size
-from airflow_contact_removal.sharding import Shard
+from airflow_contact_removal.sharding import Shard, shard_numbers
 from airflow_contact_removal.triggers.wooxy import WooxyRequestTrigger
 from airflow_contact_removal.wooxy_completion import request_ids_from
 from airflow_contact_removal.wooxy_wait import finish_from_event, wait_for_requests
@@ -81,6 +81,18 @@ class _ContactRemovalOperator(BaseOperator):
 
     #: the identifier kind the lines of ``input_path`` hold.
     input_kind = "emails"
+
+    @classmethod
+    def sharded(cls, *, shards: int, **kwargs: Any):
+        """
+        One removal of ``input_path`` spread over ``shards`` mapped task instances.
+
+        The same as ``cls.partial(shards=shards, **kwargs).expand(shard=list(range(shards)))``: pass
+        what you would pass the operator (``task_id``, ``conn_id``, ``input_path``, a
+        ``results_path`` containing ``{shard}``...). A list, not a ``range``: Airflow stores a
+        ``range`` in the serialized DAG as its text, and would map over its characters.
+        """
+        return cls.partial(shards=shards, **kwargs).expand(shard=shard_numbers(shards))
 
     def identifier_inputs(self) -> dict[str, Any]:
         inputs = {"emails": self.emails}
@@ -245,7 +257,8 @@ class RemoveContactsOperator(_ContactRemovalOperator):
         path (default ``$AIRFLOW_HOME/contact_removal_checkpoints``). Use shared storage when retries
         may run on another worker. (templated)
     :param shards: split one input over this many task instances:
-        ``.partial(input_path=..., shards=8).expand(shard=range(8))``. Each streams the whole input
+        ``RemoveContactsOperator.sharded(task_id=..., input_path=..., shards=8)``, the same as
+        ``.partial(input_path=..., shards=8).expand(shard=list(range(8)))``. Each streams the whole input
         and removes only the identifiers whose normalised value hashes to its shard, so duplicates
         meet in one shard and every input is counted once over all of them (see
         :mod:`airflow_contact_removal.sharding`). ``results_path`` must then contain ``{shard}``;
@@ -297,7 +310,7 @@ class RemoveFromListOperator(_ContactRemovalOperator):
         (see :class:`RemoveContactsOperator`).
     :param checkpoint_path: folder (any ``ObjectStoragePath``) for the checkpoint files.
     :param shards: split one input over this many task instances (see :class:`RemoveContactsOperator`).
-    :param shard: which shard this instance removes (usually expanded: ``.expand(shard=range(n))``).
+    :param shard: which shard this instance removes (usually expanded, see :meth:`sharded`).
     :param wait_for_completion: Wooxy only: after every batch was accepted, wait until Wooxy has
         processed each request and fold its per-contact outcome in: accepted identifiers become
         removed or failed (with Wooxy's ``humanError``). Unknown or expired request ids and a timeout
