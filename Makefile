@@ -31,7 +31,7 @@ demo: install
 bench: install
 	@$(BIN)/python bench/run.py
 
-# TLS beside plain HTTP at 100k, and 10M identifiers removed in 8 shards (about 10 minutes on 2 cores).
+# TLS beside plain HTTP at 100k, and 10M identifiers removed in 8 shards (about 8 minutes on 2 cores).
 bench-scale: install
 	@$(BIN)/python bench/scale.py
 
