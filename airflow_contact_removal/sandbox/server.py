@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
 import threading
 import time
@@ -114,6 +116,7 @@ class SandboxServer(SandboxClient):
     ) -> None:
         self.host = host
         self.tls = generate_tls_files(tls_dir) if tls else None
+        self._own_tls_dir = tls and tls_dir is None  # a temporary folder: removed on leaving the with block
         self._address = loopback_host(host)
         self._requested_port = port
         self._options = SandboxOptions.build(options)
@@ -161,6 +164,8 @@ class SandboxServer(SandboxClient):
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+        if self._own_tls_dir and self.tls is not None:  # the certificates were made for this server only
+            shutil.rmtree(os.path.dirname(self.tls.ca_path), ignore_errors=True)
 
     # -- addresses and credentials ------------------------------------------------------------------------
 
