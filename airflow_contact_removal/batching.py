@@ -98,7 +98,15 @@ class ProgressLog:
     """
     Logs batches done / total, contacts, rate and ETA about every ``interval`` seconds, and at the end.
 
-    Counts only: identifiers are never logged.
+    Batches an earlier try finished (taken from the checkpoint, not sent) are counted apart: they
+    count towards done, but the rate is that of the contacts sent in this try, so a resumed run never
+    shows a rate above what the vendor allows, and the ETA is the rest at that rate. Counts only:
+    identifiers are never logged.
+
+    :param total_batches: batches in all, when known.
+    :param total_contacts: contacts in all, when known.
+    :param estimate: how the totals were estimated (e.g. ``"from the input file's lines"``), shown
+        with them as ``~``; ``None`` when they are exact.
     """
 
     def __init__(
@@ -109,9 +117,11 @@ class ProgressLog:
         logger: logging.Logger = log,
         interval: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        estimate: str | None = None,
     ) -> None:
         self.total_batches = total_batches
         self.total_contacts = total_contacts
+        self.estimate = estimate
         self.logger = logger
         self.interval = interval
         self.clock = clock
@@ -120,39 +130,62 @@ class ProgressLog:
         self.batches = 0
         self.contacts = 0
         self.failed_batches = 0
+        self.resumed_batches = 0
+        self.resumed_contacts = 0
 
-    def record(self, size: int, failed: bool) -> None:
+    def record(self, size: int, failed: bool, resumed: bool = False) -> None:
+        """One batch done: sent in this try, or ``resumed`` (finished by an earlier try)."""
         self.batches += 1
         self.contacts += size
         self.failed_batches += int(failed)
+        if resumed:
+            self.resumed_batches += 1
+            self.resumed_contacts += size
         now = self.clock()
         if now - self._last >= self.interval:
             self._last = now
             self.log_line()
 
+    def _of(self, done: int, total: int | None) -> str:
+        if total is None:
+            return str(done)
+        # An estimate can fall short of what is really there: never show "120/~100".
+        return f"{done}/~{max(total, done)}" if self.estimate else f"{done}/{total}"
+
     def log_line(self, final: bool = False) -> None:
         elapsed = max(self.clock() - self.started, 1e-9)
-        rate = self.contacts / elapsed
-        batches = (
-            f"{self.batches}/{self.total_batches}" if self.total_batches is not None else str(self.batches)
-        )
-        contacts = (
-            f"{self.contacts}/{self.total_contacts}"
-            if self.total_contacts is not None
-            else str(self.contacts)
-        )
+        sent = self.contacts - self.resumed_contacts
+        rate = sent / elapsed
+        resumed = ""
+        if self.resumed_batches:
+            resumed = (
+                f" ({self.resumed_batches} batch(es), {self.resumed_contacts} contacts resumed from the "
+                f"checkpoint, {sent} sent in this try)"
+            )
         eta = ""
         if not final and self.total_contacts and rate > 0:
             eta = f", ETA {max(self.total_contacts - self.contacts, 0) / rate:.0f} s"
+        estimate = f" (totals estimated {self.estimate})" if self.estimate and not final else ""
+        # At the end the counts are exact: an estimated total is not shown beside them.
+        total_batches, total_contacts = (
+            (None, None)
+            if final and self.estimate
+            else (
+                self.total_batches,
+                self.total_contacts,
+            )
+        )
         self.logger.info(
-            "%s: batches %s, contacts %s, %d failed batch(es), %.0f contacts/s%s, %.1f s elapsed",
+            "%s: batches %s, contacts %s%s, %d failed batch(es), %.0f contacts/s%s, %.1f s elapsed%s",
             "Done" if final else "Progress",
-            batches,
-            contacts,
+            self._of(self.batches, total_batches),
+            self._of(self.contacts, total_contacts),
+            resumed,
             self.failed_batches,
             rate,
             eta,
             elapsed,
+            estimate,
         )
 
 

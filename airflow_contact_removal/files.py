@@ -184,6 +184,34 @@ class FileIdentifiers:
                 f"expected UTF-8 {self.format}"
             ) from None
 
+    def estimated_count(self) -> int | None:
+        """
+        About how many items the file holds, without parsing it: for the progress log's totals.
+
+        A local file's lines are counted (bytes only, about 1 s per GB); for object storage the size
+        is divided by the mean length of the first 64 KB's lines. Blank, invalid and duplicate lines
+        are included, so the real count of contacts sent is at most this. ``None`` if unknown.
+        """
+        path = storage_path(self.path)
+        header = 1 if self.format == "csv" else 0
+        try:
+            if is_local(path):
+                lines, last = 0, b"\n"
+                with open(path.path, "rb") as handle:
+                    while chunk := handle.read(1 << 20):
+                        lines += chunk.count(b"\n")
+                        last = chunk[-1:]
+                return max(lines + (last != b"\n") - header, 0)
+            size = path.stat().get("size")
+            with path.open("rb") as handle:
+                head = handle.read(1 << 16)
+        except (OSError, ValueError, AttributeError, TypeError):
+            return None
+        newlines = head.count(b"\n")
+        if not size or not newlines:
+            return None
+        return max(round(size / (len(head) / newlines)) - header, 0)
+
     def __iter__(self) -> Iterator[object]:
         path = storage_path(self.path)
         try:

@@ -25,6 +25,7 @@ from airflow_contact_removal.exceptions import ContactRemovalConfigError, Contac
 from airflow_contact_removal.hooks.base import ContactRemovalHook
 from airflow_contact_removal.identifiers import IdentifierCleaner, InvalidRecord, redact
 from airflow_contact_removal.results import BatchOutcome, BatchResult, RemovalSummary, reconcile
+from airflow_contact_removal.sharding import Shard
 from airflow_contact_removal.stopping import RunStopped, StopSignal
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ class RemovalRequest:
     :param batch_options: vendor options passed with every batch (e.g. Wooxy's ``webhook_uri``).
     :param keep_identifiers: keep every batch's identifiers in its record, not only failed ones (to
         match Wooxy's later per-contact outcome back to them).
+    :param shard: remove only this shard of the input (see :mod:`airflow_contact_removal.sharding`):
+        every shard reads the whole input and keeps the identifiers whose normalised value hashes to it.
     """
 
     operation: str
@@ -63,6 +66,7 @@ class RemovalRequest:
     idempotency_scope: str | None = None
     batch_options: dict[str, Any] = field(default_factory=dict)
     keep_identifiers: bool = False
+    shard: Shard | None = None
 
 
 @dataclass
@@ -148,6 +152,9 @@ def run_removal(
     inputs = {kind: value for kind, value in request.identifiers.items() if value is not None}
     options = {name: value for name, value in request.batch_options.items() if value is not None}
     hook.check_request(request.operation, inputs, list_id=request.list_id, options=options)
+    if request.shard is not None:
+        inputs = request.shard.select(inputs, hook.identifier_normalisers)
+        logger.info("Removing %s of the input", request.shard)
     batch_size = resolve_limit(
         request.batch_size, hook.default_batch_size, hook.max_batch_size, "batch_size", hook.hook_name
     )
@@ -174,6 +181,8 @@ def run_removal(
         max_concurrency=concurrency,
         dry_run=request.dry_run,
         confirmation=hook.confirmation,
+        shard=request.shard.index if request.shard is not None else None,
+        shards=request.shard.count if request.shard is not None else None,
     )
     kept: list[BatchResult] = []
     rejected: list[InvalidRecord] = []
@@ -218,8 +227,11 @@ def run_removal(
         batch_size,
         concurrency,
     )
-    total_batches = None if total_valid is None else _batch_count(total_valid, batch_size, inputs, hook)
-    progress = ProgressLog(total_batches, total_valid, logger=logger)
+    total, estimate = total_valid, None
+    if total is None:
+        total, estimate = _estimated_total(inputs)
+    total_batches = None if total is None else _batch_count(total, batch_size, inputs, hook)
+    progress = ProgressLog(total_batches, total, logger=logger, estimate=estimate)
     guard = _RefusalGuard(stop, logger)
     checkpoint_error: list[BaseException] = []
 
@@ -243,7 +255,7 @@ def run_removal(
                 checkpoint_error.append(exc)
                 stop.stop(f"the checkpoint could not be written ({type(exc).__name__})")
                 logger.error("Checkpoint %s could not be written: %s", checkpoint.path, type(exc).__name__)
-        progress.record(result.size, result.status != "ok")
+        progress.record(result.size, result.status != "ok", resumed=result.from_checkpoint)
 
     try:
         run_concurrently(
@@ -441,6 +453,21 @@ def _reiterable(value: Any) -> Any:
     if isinstance(value, Iterator):
         return list(value)
     return value
+
+
+def _estimated_total(inputs: Mapping[str, Any]) -> tuple[int | None, str | None]:
+    """An input file's (or shard's) estimated item count, and how it was estimated; or ``None``."""
+    total = 0
+    for value in inputs.values():
+        estimate = getattr(value, "estimated_count", None)
+        count = estimate() if callable(estimate) else None
+        if count is None:
+            return None, None
+        total += count
+    how = "from the input file's lines"
+    if any(getattr(value, "shard", None) is not None for value in inputs.values()):
+        how += ", divided evenly between the shards"
+    return total, how
 
 
 def _count_valid(hook: ContactRemovalHook, inputs: Mapping[str, Any]) -> int:

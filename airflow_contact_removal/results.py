@@ -165,6 +165,8 @@ class RemovalSummary:
     stopped: str | None = None
     #: identifiers failed without being sent because the run stopped (part of ``failed``).
     not_sent: int = 0
+    shard: int | None = None
+    shards: int | None = None
 
     def add(self, result: BatchResult) -> None:
         """Fold one batch's record into the totals."""

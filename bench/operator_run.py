@@ -18,9 +18,10 @@ import time
 class FakeTaskInstance:
     """What the operator touches of a task instance; records the XCom it pushes."""
 
-    dag_id, run_id, task_id, map_index = "bench", "bench-run", "remove", -1
+    dag_id, run_id, task_id = "bench", "bench-run", "remove"
 
-    def __init__(self) -> None:
+    def __init__(self, map_index: int = -1) -> None:
+        self.map_index = map_index
         self.xcom: dict[str, object] = {}
 
     def xcom_push(self, key, value):
@@ -34,6 +35,8 @@ def main() -> None:
     parser.add_argument("--results")
     parser.add_argument("--list-id")
     parser.add_argument("--max-concurrency", type=int)
+    parser.add_argument("--shards", type=int, help="run one shard of a sharded removal (with --shard)")
+    parser.add_argument("--shard", type=int)
     args = parser.parse_args()
     os.environ["AIRFLOW_CONN_BENCH"] = args.connection
     os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="acr-bench-"))
@@ -52,11 +55,13 @@ def main() -> None:
         "results_path": args.results,
         "max_concurrency": args.max_concurrency,
     }
+    if args.shards is not None:
+        common.update(shards=args.shards, shard=args.shard)
     if args.list_id:
         operator = RemoveFromListOperator(list_id=args.list_id, **common)
     else:
         operator = RemoveContactsOperator(**common)
-    ti = FakeTaskInstance()
+    ti = FakeTaskInstance(-1 if args.shard is None else args.shard)
     wall, cpu = time.perf_counter(), time.process_time()
     summary = operator.execute({"ti": ti, "run_id": ti.run_id})
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu

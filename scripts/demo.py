@@ -28,6 +28,7 @@ DAG_IDS = (
     "contact_removal_suppression_pipeline",
     "contact_removal_churn_cleanup",
     "contact_removal_large_list_fanout",
+    "contact_removal_sharded_purge",
 )
 COLUMNS = ("requested", "removed", "not_found", "accepted", "invalid", "duplicates", "failed")
 
@@ -42,6 +43,7 @@ class DagReport:
     problems: list[str] = field(default_factory=list)
     log_path: Path | None = None
     requests: dict[str, int] = field(default_factory=dict)  # "METHOD path" -> count, from the sandbox
+    merged: dict | None = None  # a MergeRemovalSummariesOperator's answer, when the DAG has one
 
     @property
     def ok(self) -> bool:
@@ -69,6 +71,8 @@ def airflow_env(workdir: Path, sandbox: SandboxServer) -> dict[str, str]:
             "AIRFLOW_VAR_WOOXY_CHURN_LIST_ID": demo_data.WOOXY_LIST,
             "AIRFLOW_VAR_BIRD_CHURN_LIST_ID": demo_data.BIRD_LIST,
             "AIRFLOW_VAR_WOOXY_POLL_INTERVAL": "1",
+            "AIRFLOW_VAR_SHARDED_PURGE_INPUT": str(workdir / "erasure_backlog.txt"),
+            "AIRFLOW_VAR_SHARDED_PURGE_RESULTS": str(workdir / "results"),
         }
     )
     return env
@@ -110,6 +114,17 @@ def read_run(airflow_db: Path, dag_id: str) -> tuple[str, list[tuple[str, int, d
     return state, [(task_id, map_index, json.loads(value)) for task_id, map_index, value in rows]
 
 
+def read_merged(airflow_db: Path, dag_id: str) -> dict | None:
+    """The latest run's merged summary (XCom key ``merged_summary``), if a task pushed one."""
+    with sqlite3.connect(airflow_db) as db:
+        row = db.execute(
+            "SELECT x.value FROM xcom x JOIN dag_run r ON x.run_id = r.run_id AND x.dag_id = r.dag_id "
+            "WHERE x.dag_id = ? AND x.key = 'merged_summary' ORDER BY r.id DESC LIMIT 1",
+            (dag_id,),
+        ).fetchone()
+    return None if row is None else json.loads(row[0])
+
+
 def check(report: DagReport, before: dict[str, int]) -> None:
     """The summaries add up, nothing failed, and the sandbox lost exactly what the summaries say."""
     removed_by_vendor: dict[str, int] = {}
@@ -141,6 +156,7 @@ def run_demo(workdir: Path, *, quiet: bool = False) -> list[DagReport]:
     shutil.rmtree(workdir, ignore_errors=True)
     (workdir / "logs").mkdir(parents=True)
     demo_data.write_source_db(workdir / "source.db")
+    demo_data.write_erasure_file(workdir / "erasure_backlog.txt")
     say = (lambda *args: None) if quiet else print
     reports = []
     # AutoSend's documented answer has no per-contact outcome; the sandbox can add removed ids (the page
@@ -167,6 +183,7 @@ def run_demo(workdir: Path, *, quiet: bool = False) -> list[DagReport]:
             for entry in sandbox.requests_log():
                 name = f"{entry['method']} {entry['path']}"
                 report.requests[name] = report.requests.get(name, 0) + 1
+            report.merged = read_merged(workdir / "airflow-home" / "airflow.db", dag_id)
             if code != 0:
                 report.problems.append(f"airflow dags test exited {code}")
             check(report, before)
@@ -196,6 +213,13 @@ def print_report(reports: list[DagReport]) -> None:
             for vendor, count in report.left.items()
             if vendor in demo_data.EXPECTED_LEFT[report.dag_id]
         )
+        if report.merged:
+            merged = report.merged
+            print(
+                f"  merged    {merged['vendor'] or '-'}  "
+                + "  ".join(f"{column} {merged[column]}" for column in COLUMNS)
+                + f"  ({merged['parts']} shards, {len(merged['results_paths'])} results files)"
+            )
         print(f"  contacts left in the sandbox: {left}")
         for problem in report.problems:
             print(f"  PROBLEM: {problem}")

@@ -15,6 +15,10 @@ BIRD_WORKSPACE = "a1405560-c8d3-4b1a-877d-3f449ad95352"
 BIRD_LIST = "123e4567-e89b-12d3-a456-426614174000"
 PURGE_TOTAL = 9_000  # the fan-out DAG purges purge0..purge8999
 PURGE_SEEDED = 8_500  # of which Migma has these
+ERASE_TOTAL = 5_000  # the sharded DAG's file names erase0..erase4999 (plus duplicates and bad lines)
+ERASE_SEEDED = 4_000  # of which Migma has these
+ERASE_DUPLICATES = 50  # lines repeating an address in another case or with spaces
+ERASE_INVALID = 5  # lines that are no email address
 WOOXY_PROCESSING_DELAY_S = 2.0  # Wooxy processes removals this long after accepting them
 
 
@@ -63,6 +67,7 @@ def sandbox_seed() -> dict:
                 + [f"bounce{i}@example.com" for i in range(100)]
                 + keep
                 + [f"purge{i}@example.com" for i in range(PURGE_SEEDED)]
+                + [f"erase{i}@example.com" for i in range(ERASE_SEEDED)]
             }
         },
         "wooxy": {
@@ -106,9 +111,19 @@ def write_source_db(path: Path) -> None:
         db.executemany("INSERT INTO churned_customers VALUES (?, ?, ?, ?)", churn_rows())
 
 
+def write_erasure_file(path: Path) -> int:
+    """The sharded DAG's input: one email per line, with duplicates and bad lines. Returns the line count."""
+    lines = [f"erase{i}@example.com" for i in range(ERASE_TOTAL)]
+    lines += [f"  ERASE{i}@Example.com " for i in range(0, ERASE_TOTAL, ERASE_TOTAL // ERASE_DUPLICATES)]
+    lines += ["not-an-email", "x@", "erase@@example.com", "@example.com", "erase 1@example.com"]
+    path.write_text("\n".join(lines) + "\n")
+    return len(lines)
+
+
 #: What each DAG must leave in the sandbox: vendor -> contacts left after that DAG.
 EXPECTED_LEFT = {
-    "contact_removal_suppression_pipeline": {"autosend": 200, "migma": 300 + PURGE_SEEDED},
+    "contact_removal_suppression_pipeline": {"autosend": 200, "migma": 300 + PURGE_SEEDED + ERASE_SEEDED},
     "contact_removal_churn_cleanup": {"wooxy": 50, "bird": 30},
-    "contact_removal_large_list_fanout": {"migma": 300},
+    "contact_removal_large_list_fanout": {"migma": 300 + ERASE_SEEDED},
+    "contact_removal_sharded_purge": {"migma": 300},
 }

@@ -195,3 +195,33 @@ def test_an_exception_in_the_calling_thread_is_raised_after_every_batch_was_hand
     assert stop.interrupt and "KeyboardInterrupt" in stop.reason
     assert sorted(handed) == list(range(len(handed)))
     assert len(handed) < 100
+
+
+def test_progress_log_counts_resumed_batches_apart_from_the_rate(caplog):
+    """A resumed try: checkpointed batches count as done, but the rate is only what was sent now."""
+    now = [0.0]
+    progress = ProgressLog(10, 1000, interval=10, clock=lambda: now[0])
+    with caplog.at_level("INFO"):
+        for _ in range(5):
+            progress.record(100, failed=False, resumed=True)  # taken from the checkpoint at once
+        now[0] = 10.0
+        progress.record(100, failed=False)
+    message = caplog.records[-1].getMessage()
+    assert "batches 6/10" in message and "contacts 600/1000" in message
+    assert "5 batch(es), 500 contacts resumed from the checkpoint, 100 sent in this try" in message
+    assert "10 contacts/s" in message and "ETA 40 s" in message
+
+
+def test_progress_log_says_when_totals_are_estimated(caplog):
+    now = [0.0]
+    progress = ProgressLog(2, 150, interval=1, clock=lambda: now[0], estimate="from the input file's lines")
+    with caplog.at_level("INFO"):
+        now[0] = 1.0
+        progress.record(100, failed=False)
+        now[0] = 2.0
+        progress.record(100, failed=False)  # more than the estimate: never shown as 200/~150
+        progress.log_line(final=True)
+    lines = [record.getMessage() for record in caplog.records]
+    assert "contacts 100/~150" in lines[0] and "(totals estimated from the input file's lines)" in lines[0]
+    assert "contacts 200/~200" in lines[1]
+    assert lines[2].startswith("Done: batches 2, contacts 200,")

@@ -638,9 +638,18 @@ class ContactRemovalHook(BaseHook):
             if isinstance(exc, requests.exceptions.SSLError):
                 # A certificate that does not verify, or a TLS protocol failure, is the same for every
                 # request of the run: permanent, and it stops the run.
+                if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+                    reason = (
+                        "TLS failed: certificate verification failed; not retried: set the connection's "
+                        "'verify' extra to the CA bundle that signed the server's certificate"
+                    )
+                else:
+                    reason = (
+                        "TLS failed (certificate or protocol error); not retried: check the host and "
+                        "the 'verify' CA bundle"
+                    )
                 raise VendorAPIError(
-                    "TLS failed (certificate or protocol error); not retried: check the host and the "
-                    "'verify' CA bundle",
+                    reason,
                     vendor=self.vendor,
                     attempts=attempts,
                     stops_run=True,

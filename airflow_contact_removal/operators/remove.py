@@ -16,6 +16,7 @@ from airflow_contact_removal.hooks.base import REMOVE_CONTACTS, REMOVE_FROM_LIST
 from airflow_contact_removal.hooks.wooxy import WooxyHook
 from airflow_contact_removal.removal import RemovalReport, RemovalRequest, report_of, run_removal
 from airflow_contact_removal.results import XCOM_LIMIT_BYTES, fit_for_xcom, json_size
+from airflow_contact_removal.sharding import Shard, shard_numbers
 from airflow_contact_removal.stopping import StopSignal
 from airflow_contact_removal.triggers.wooxy import WooxyRequestTrigger
 from airflow_contact_removal.wooxy_completion import request_ids_from
@@ -58,9 +59,13 @@ class _ContactRemovalOperator(BaseOperator):
         results_path: str | None = None,
         checkpoint: bool = True,
         checkpoint_path: str | None = None,
+        shard: int | None = None,
+        shards: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.shard = shard
+        self.shards = shards
         self.checkpoint = checkpoint
         self.checkpoint_path = checkpoint_path
         self.conn_id = conn_id
@@ -77,6 +82,18 @@ class _ContactRemovalOperator(BaseOperator):
 
     #: the identifier kind the lines of ``input_path`` hold.
     input_kind = "emails"
+
+    @classmethod
+    def sharded(cls, *, shards: int, **kwargs: Any):
+        """
+        One removal of ``input_path`` spread over ``shards`` mapped task instances.
+
+        The same as ``cls.partial(shards=shards, **kwargs).expand(shard=list(range(shards)))``: pass
+        what you would pass the operator (``task_id``, ``conn_id``, ``input_path``, a
+        ``results_path`` containing ``{shard}``...). A list, not a ``range``: Airflow stores a
+        ``range`` in the serialized DAG as its text, and would map over its characters.
+        """
+        return cls.partial(shards=shards, **kwargs).expand(shard=shard_numbers(shards))
 
     def identifier_inputs(self) -> dict[str, Any]:
         inputs = {"emails": self.emails}
@@ -100,6 +117,7 @@ class _ContactRemovalOperator(BaseOperator):
             dry_run=self.dry_run,
             max_contacts=self.max_contacts,
             idempotency_scope=_idempotency_scope(context),
+            shard=Shard.build(self.shard, self.shards),
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -121,6 +139,9 @@ class _ContactRemovalOperator(BaseOperator):
         with the error that ended the run.
         """
         self._stop = StopSignal()
+        results_path = self.results_path
+        if results_path and request.shard is not None:
+            results_path = request.shard.results_path(results_path)  # one file per shard
         checkpoint = None
         checkpoint_path = None
         folder = None
@@ -129,9 +150,7 @@ class _ContactRemovalOperator(BaseOperator):
             folder = self.checkpoint_path or default_checkpoint_folder()
             run_id = context.get("run_id") or ti.run_id
             checkpoint_path = checkpoint_file(folder, ti.dag_id, run_id, ti.task_id, ti.map_index)
-        check_outputs(
-            self.input_path, {"results_path": self.results_path, "checkpoint_path": checkpoint_path}
-        )
+        check_outputs(self.input_path, {"results_path": results_path, "checkpoint_path": checkpoint_path})
         for value in request.identifiers.values():
             if isinstance(value, FileIdentifiers):
                 value.check()
@@ -139,7 +158,7 @@ class _ContactRemovalOperator(BaseOperator):
             checkpoint = Checkpoint(checkpoint_path, root=folder)
             checkpoint.prepare()
         try:
-            writer = JsonLinesWriter(self.results_path) if self.results_path else None
+            writer = JsonLinesWriter(results_path) if results_path else None
         except BaseException:
             if checkpoint is not None:
                 checkpoint.close()  # not a trace left of a run that did not start
@@ -157,11 +176,11 @@ class _ContactRemovalOperator(BaseOperator):
             if writer is not None:
                 writer.close()
         except BaseException as exc:
-            self._account_failure(context, hook, report_of(exc) or report, writer, checkpoint)
+            self._account_failure(context, hook, report_of(exc) or report, writer, checkpoint, results_path)
             raise
         if writer is not None:
-            report.summary.results_path = str(self.results_path)
-            self.log.info("Wrote %d result record(s) to %s", writer.lines, self.results_path)
+            report.summary.results_path = str(results_path)
+            self.log.info("Wrote %d result record(s) to %s", writer.lines, results_path)
         if checkpoint is not None:
             if report.summary.failed:
                 checkpoint.close()  # kept: a retry re-sends only what did not finish
@@ -169,7 +188,7 @@ class _ContactRemovalOperator(BaseOperator):
                 checkpoint.remove()
         return report
 
-    def _account_failure(self, context, hook, report, writer, checkpoint) -> None:
+    def _account_failure(self, context, hook, report, writer, checkpoint, results_path) -> None:
         """On the way out of a failed run: flush what can be flushed and push what was done."""
         for closing in (checkpoint, writer):
             if closing is None:
@@ -181,7 +200,7 @@ class _ContactRemovalOperator(BaseOperator):
         if report is None:
             return  # ended before the first request: nothing was sent
         if writer is not None:
-            report.summary.results_path = str(self.results_path)
+            report.summary.results_path = str(results_path)
         try:
             self.push_results(context, report, records=True)
             self.log_summary(hook, report)
@@ -301,6 +320,15 @@ class RemoveContactsOperator(_ContactRemovalOperator):
     :param checkpoint_path: the folder for checkpoint files: any ``ObjectStoragePath`` URL or local
         path (default ``$AIRFLOW_HOME/contact_removal_checkpoints``). Use shared storage when retries
         may run on another worker. (templated)
+    :param shards: split one input over this many task instances:
+        ``RemoveContactsOperator.sharded(task_id=..., input_path=..., shards=8)``, the same as
+        ``.partial(input_path=..., shards=8).expand(shard=list(range(8)))``. Each streams the whole input
+        and removes only the identifiers whose normalised value hashes to its shard, so duplicates
+        meet in one shard and every input is counted once over all of them (see
+        :mod:`airflow_contact_removal.sharding`). ``results_path`` must then contain ``{shard}``;
+        each mapped instance has its own checkpoint. Merge the parts' ``summary`` XComs with
+        :class:`~airflow_contact_removal.operators.MergeRemovalSummariesOperator`.
+    :param shard: which shard this instance removes, from 0 to ``shards - 1`` (usually expanded).
     """
 
     template_fields: Sequence[str] = (
@@ -347,6 +375,8 @@ class RemoveFromListOperator(_ContactRemovalOperator):
     :param checkpoint: remember finished batches so a retry after a crash does not send them again
         (see :class:`RemoveContactsOperator`).
     :param checkpoint_path: folder (any ``ObjectStoragePath``) for the checkpoint files.
+    :param shards: split one input over this many task instances (see :class:`RemoveContactsOperator`).
+    :param shard: which shard this instance removes (usually expanded, see :meth:`sharded`).
     :param wait_for_completion: Wooxy only: after every batch was accepted, wait until Wooxy has
         processed each request and fold its per-contact outcome in: accepted identifiers become
         removed or failed (with Wooxy's ``humanError``). Unknown or expired request ids and a timeout

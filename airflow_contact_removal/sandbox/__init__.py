@@ -12,6 +12,10 @@ Start it with ``python -m airflow_contact_removal.sandbox --port 8787`` or, in t
         base = sandbox.base_url("migma")          # http://127.0.0.1:PORT/migma
         key = sandbox.api_key("migma")            # sandbox-migma-key
 
+With ``--tls`` (``SandboxServer(tls=True)``) it serves HTTPS with a certificate for loopback signed by
+a CA made at start (see :mod:`~airflow_contact_removal.sandbox.tls`); ``connection_uri()`` then puts
+the CA in the connection's ``verify`` extra.
+
 Vendor bases (below them the paths are the vendors' own) and auth headers:
 
 - AutoSend ``http://127.0.0.1:PORT/autosend/v1``, ``Authorization: Bearer <key>``

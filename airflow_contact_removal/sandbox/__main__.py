@@ -1,7 +1,9 @@
 """``python -m airflow_contact_removal.sandbox --port 8787``: run the vendor sandbox in the foreground.
 
 Prints ``sandbox listening on http://127.0.0.1:PORT`` once connections are accepted and exits with status 0
-on SIGTERM or SIGINT.
+on SIGTERM or SIGINT. With ``--tls`` it serves HTTPS with a certificate made for loopback by a fresh CA
+and prints ``sandbox listening on https://127.0.0.1:PORT (CA certificate: PATH)``: point the hook's
+``verify`` extra at PATH.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from airflow_contact_removal.sandbox.app import create_app
 from airflow_contact_removal.sandbox.common import VENDORS
 from airflow_contact_removal.sandbox.server import HostError, bind_socket, load_seed, make_server
 from airflow_contact_removal.sandbox.state import SandboxOptions
+from airflow_contact_removal.sandbox.tls import generate_tls_files
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8787, help="TCP port (0 = a free port); default 8787")
     parser.add_argument("--host", default="127.0.0.1", help="127.0.0.1 (default), ::1 or localhost only")
     parser.add_argument("--seed", metavar="FILE", help="JSON seed document to load at start")
+    parser.add_argument(
+        "--tls", action="store_true", help="serve HTTPS with a certificate made for loopback at start"
+    )
+    parser.add_argument(
+        "--tls-dir",
+        metavar="DIR",
+        help="where --tls writes ca.pem and the server's files (default: a temp dir)",
+    )
     parser.add_argument(
         "--key",
         action="append",
@@ -110,15 +121,19 @@ def main(argv: list[str] | None = None) -> int:
         options = options_from_args(args)
         seed = load_seed(args.seed)
         sock = bind_socket(args.host, args.port)
+        tls = generate_tls_files(args.tls_dir) if args.tls or args.tls_dir else None
     except HostError as exc:
         parser.error(str(exc))
     except (ValueError, OSError) as exc:
         print(f"sandbox: {exc}", file=sys.stderr)
         return 2
     app = create_app(options, seed)
-    server = make_server(app)
+    server = make_server(app, tls=tls)
     address, port = sock.getsockname()[:2]
-    url = f"http://[{address}]:{port}" if ":" in address else f"http://{address}:{port}"
+    scheme = "https" if tls else "http"
+    url = f"{scheme}://[{address}]:{port}" if ":" in address else f"{scheme}://{address}:{port}"
+    if tls:
+        url += f" (CA certificate: {tls.ca_path})"
 
     # uvicorn handles SIGTERM/SIGINT with a graceful shutdown and then re-raises the signal to the handler
     # that was installed before it; with these no-op handlers in place the re-raise is harmless and the

@@ -8,6 +8,7 @@ is the same client around a server it runs itself.
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.error
 import urllib.request
 from typing import Any
@@ -21,12 +22,18 @@ class SandboxClient:
 
     :param url: e.g. ``http://127.0.0.1:8787``.
     :param keys: the API keys the sandbox was started with, when not the defaults.
+    :param ca_path: for a sandbox serving TLS (``https://`` URL): the CA certificate it printed, to
+        verify it against; it is also the ``verify`` extra of :meth:`connection_uri`.
     """
 
-    def __init__(self, url: str, keys: dict[str, str] | None = None) -> None:
+    def __init__(self, url: str, keys: dict[str, str] | None = None, ca_path: str | None = None) -> None:
         self._url = url.rstrip("/")
         self._keys = {**DEFAULT_KEYS, **(keys or {})}
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self.ca_path = ca_path
+        handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
+        if ca_path is not None:
+            handlers.append(urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=ca_path)))
+        self._opener = urllib.request.build_opener(*handlers)
 
     @property
     def url(self) -> str:
@@ -46,7 +53,10 @@ class SandboxClient:
         """An Airflow connection in JSON form, for an ``AIRFLOW_CONN_<ID>`` environment variable.
 
         :param extras: the connection's extra, e.g. ``workspace_id=...`` (Bird), ``project_id=...`` (Migma).
+            With TLS, ``verify`` is the sandbox's CA certificate unless given.
         """
+        if self.ca_path is not None:
+            extras = {"verify": self.ca_path, **extras}
         connection = {
             "conn_type": _vendor(vendor),
             "host": self.base_url(vendor),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
 import threading
 import time
@@ -14,6 +16,7 @@ import uvicorn
 from airflow_contact_removal.sandbox.app import create_app
 from airflow_contact_removal.sandbox.client import SandboxClient, _vendor
 from airflow_contact_removal.sandbox.state import SandboxOptions
+from airflow_contact_removal.sandbox.tls import TLSFiles, generate_tls_files
 
 LOOPBACK = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1"}
 
@@ -56,12 +59,16 @@ def load_seed(seed: dict[str, Any] | str | Path | None) -> dict[str, Any] | None
     return json.loads(Path(seed).read_text())
 
 
-def make_server(app: Any, quiet_logging: bool = True, loop: str = "auto") -> uvicorn.Server:
+def make_server(
+    app: Any, quiet_logging: bool = True, loop: str = "auto", tls: TLSFiles | None = None
+) -> uvicorn.Server:
     """A uvicorn server with access logs off and no logging set-up of its own.
 
     :param quiet_logging: leave the process's logging configuration alone (embedded use).
     :param loop: uvicorn's event loop choice: ``auto`` (uvloop when installed), ``asyncio`` or ``uvloop``.
+    :param tls: serve HTTPS with these certificate files (see :mod:`~airflow_contact_removal.sandbox.tls`).
     """
+    ssl = {} if tls is None else {"ssl_certfile": tls.cert_path, "ssl_keyfile": tls.key_path}
     config = uvicorn.Config(
         app,
         loop=loop,
@@ -73,6 +80,7 @@ def make_server(app: Any, quiet_logging: bool = True, loop: str = "auto") -> uvi
         timeout_graceful_shutdown=2,
         # keep-alive long enough for benchmark clients that pause between batches
         timeout_keep_alive=30,
+        **ssl,
     )
     return uvicorn.Server(config)
 
@@ -88,6 +96,10 @@ class SandboxServer(SandboxClient):
     :param port: TCP port; 0 picks a free one.
     :param seed: a seed document, or the path of a JSON file holding one.
     :param host: ``127.0.0.1`` (default), ``::1`` or ``localhost``; anything else is refused.
+    :param tls: serve HTTPS with a certificate made for loopback by a fresh CA
+        (:func:`~airflow_contact_removal.sandbox.tls.generate_tls_files`); :attr:`ca_path` is what
+        clients verify against, and :meth:`connection_uri` puts it in the ``verify`` extra.
+    :param tls_dir: where to write the certificate files (a temporary folder by default).
     :param options: :class:`~airflow_contact_removal.sandbox.state.SandboxOptions` fields, e.g.
         ``autosend_rate_limit=0``, ``wooxy_processing_delay=0.5``, ``keys={"migma": "k"}``,
         ``faults={"latency_ms": 50}``.
@@ -98,9 +110,13 @@ class SandboxServer(SandboxClient):
         port: int = 0,
         seed: dict[str, Any] | str | Path | None = None,
         host: str = "127.0.0.1",
+        tls: bool = False,
+        tls_dir: str | Path | None = None,
         **options: Any,
     ) -> None:
         self.host = host
+        self.tls = generate_tls_files(tls_dir) if tls else None
+        self._own_tls_dir = tls and tls_dir is None  # a temporary folder: removed on leaving the with block
         self._address = loopback_host(host)
         self._requested_port = port
         self._options = SandboxOptions.build(options)
@@ -109,7 +125,7 @@ class SandboxServer(SandboxClient):
         self._thread: threading.Thread | None = None
         self._sandbox: Any = None
         self.port: int | None = None
-        super().__init__("http://unstarted")
+        super().__init__("http://unstarted", ca_path=self.tls.ca_path if self.tls else None)
 
     # -- life cycle -----------------------------------------------------------------------------------------
 
@@ -121,7 +137,7 @@ class SandboxServer(SandboxClient):
         self._sandbox = app.state.sandbox
         sock = bind_socket(self._address, self._requested_port)
         self.port = sock.getsockname()[1]
-        self._server = make_server(app)
+        self._server = make_server(app, tls=self.tls)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, name="contact-removal-sandbox", daemon=True
         )
@@ -148,16 +164,18 @@ class SandboxServer(SandboxClient):
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+        if self._own_tls_dir and self.tls is not None:  # the certificates were made for this server only
+            shutil.rmtree(os.path.dirname(self.tls.ca_path), ignore_errors=True)
 
     # -- addresses and credentials ------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT`` (``http://[::1]:PORT`` for IPv6)."""
+        """``http://127.0.0.1:PORT`` (``http://[::1]:PORT`` for IPv6; ``https://`` with TLS)."""
         if self.port is None:
             raise RuntimeError("sandbox server not started")
         host = f"[{self._address}]" if ":" in self._address else self._address
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     def api_key(self, vendor: str) -> str:
         """The API key the vendor currently accepts."""

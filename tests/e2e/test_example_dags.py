@@ -137,3 +137,28 @@ class _FakeSandbox:
         return json.dumps(
             {"conn_type": vendor, "host": f"{self.url}/{vendor}", "password": "unused", "extra": extras}
         )
+
+
+def test_sharded_purge_is_exact_and_merged_into_one_answer(demo_run):
+    """4 shards over one file: every line counted once, duplicates caught across case and spaces."""
+    _, reports = demo_run
+    report = reports["contact_removal_sharded_purge"]
+    summaries = _summaries(report)
+    assert sorted(summaries) == [f"purge[{i}]" for i in range(4)]
+    assert all(summary["requested"] > 0 for summary in summaries.values())  # really split
+    merged = report.merged
+    lines = demo_data.ERASE_TOTAL + demo_data.ERASE_DUPLICATES + demo_data.ERASE_INVALID
+    assert merged["requested"] == lines == sum(s["requested"] for s in summaries.values())
+    assert (merged["removed"], merged["not_found"]) == (
+        demo_data.ERASE_SEEDED,
+        demo_data.ERASE_TOTAL - demo_data.ERASE_SEEDED,
+    )
+    assert (merged["duplicates"], merged["invalid"], merged["failed"]) == (
+        demo_data.ERASE_DUPLICATES,
+        demo_data.ERASE_INVALID,
+        0,
+    )
+    assert merged["complete"] and merged["shards"] == 4
+    assert len(merged["results_paths"]) == 4
+    assert all(Path(path).is_file() and "purge-" in path for path in merged["results_paths"])
+    assert report.left["migma"] == 300

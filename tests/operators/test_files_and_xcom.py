@@ -229,3 +229,24 @@ def test_fit_for_xcom_never_exceeds_the_limit_even_with_countless_failed_batches
     assert len(json.dumps(kept, separators=(",", ":"))) <= 3_000
     assert 0 < len(kept) < 1000 and all(record["identifiers"] is None for record in kept)
     assert f"only the first {len(kept)}" in note
+
+
+def test_file_input_progress_has_a_total_and_an_eta(tmp_path, context, capsys, monkeypatch):
+    import functools
+
+    from airflow_contact_removal import batching, removal
+
+    # A progress line after every batch instead of every 10 s.
+    monkeypatch.setattr(removal, "ProgressLog", functools.partial(batching.ProgressLog, interval=0))
+    path = tmp_path / "emails.txt"
+    path.write_text("".join(f"user{i}@example.com\n" for i in range(2500)))
+    with requests_mock.Mocker() as m:
+        m.post(MIGMA_URL, json=migma_answer)
+        RemoveContactsOperator(
+            task_id="remove", conn_id="migma_default", input_path=str(path), max_concurrency=1
+        ).execute(context)
+    logged = capsys.readouterr().out
+    progress = [line for line in logged.splitlines() if "Progress:" in line]
+    assert progress and "batches 1/~3, contacts 1000/~2500" in progress[0]
+    assert "ETA" in progress[0] and "estimated from the input file's lines" in progress[0]
+    assert "user" not in " ".join(progress)
