@@ -11,6 +11,8 @@ import os
 import signal
 import time
 
+import psutil
+
 from tests.deployment.dags.budget_dags import (
     AUTOSEND_PER_TASK,
     DEFERRED_COUNT,
@@ -51,7 +53,9 @@ def seed_scenario(airflow: AirflowDeployment, prefix: str) -> None:
     )
 
 
-def run_scenario(airflow: AirflowDeployment, prefix: str) -> dict[str, list[dict]]:
+def run_scenario(
+    airflow: AirflowDeployment, prefix: str, *, must_succeed: bool = True
+) -> dict[str, list[dict]]:
     """Seed, trigger the three DAGs at once, wait; the summaries of every task, by vendor."""
     seed_scenario(airflow, prefix)
     # Requests take 1 s at Wooxy, so the tasks' requests overlap however the processes start.
@@ -60,6 +64,8 @@ def run_scenario(airflow: AirflowDeployment, prefix: str) -> dict[str, list[dict
     airflow.wait_for_dags(*dag_ids)
     runs = {dag_id: airflow.trigger(dag_id) for dag_id in dag_ids}
     states = {dag_id: airflow.wait_for_run(dag_id, run_id, timeout=240) for dag_id, run_id in runs.items()}
+    if not must_succeed:
+        return {}
     assert states == dict.fromkeys(dag_ids, "success"), [
         airflow.task_instances(d, r) for d, r in runs.items()
     ]
@@ -109,11 +115,9 @@ def test_two_dags_and_a_fanout_on_one_account_stay_within_the_vendors_limits(air
 
 def test_without_the_budget_the_sandbox_sees_the_limits_broken(airflow):
     """The same DAGs with every task in the default pool, each with the vendor's whole cap."""
-    summaries = run_scenario(airflow, "nobudget")
+    run_scenario(airflow, "nobudget", must_succeed=False)  # tasks may fail: 429s past the retries
 
     assert limit_breaches(airflow) != []  # what the budget prevents, caught by the same check
-    # The retries of the provider still get everything through (429 is transient).
-    assert sum(s["accepted"] for s in summaries["wooxy"]) == (2 + FANOUT_WOOXY) * WOOXY_PER_TASK
 
 
 def _removals(airflow: AirflowDeployment) -> list[dict]:
@@ -137,7 +141,8 @@ def test_a_task_killed_mid_run_is_retried_and_resumes_from_its_checkpoint(airflo
     pid = ti["pid"]
     assert pid and ti["try_number"] == 1
     scheduler = airflow.processes["scheduler"].pid
-    assert os.getpgid(pid) == scheduler  # a task process of this deployment's scheduler, nothing else
+    # A task process of this deployment's scheduler (LocalExecutor worker -> supervisor -> task), nothing else.
+    assert scheduler in {parent.pid for parent in psutil.Process(pid).parents()}
     killed_at = time.time()
     os.kill(pid, signal.SIGKILL)
 
