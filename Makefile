@@ -22,6 +22,9 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Includes tests/deployment: a real Airflow (api-server, LocalExecutor scheduler, dag-processor,
+# triggerer) on SQLite in a temporary AIRFLOW_HOME, started and stopped by the tests (~3 min); it
+# needs nothing beyond the venv.
 test: install lint
 	$(BIN)/python -m pytest
 
@@ -30,6 +33,7 @@ demo: install
 
 bench: install
 	@$(BIN)/python bench/run.py
+	@$(BIN)/python bench/concurrent_tasks.py
 
 # TLS beside plain HTTP at 100k, and 10M identifiers removed in 8 shards (about 8 minutes on 2 cores).
 bench-scale: install

@@ -1,10 +1,11 @@
 """
 Large-list fan-out: a big purge split upstream into chunks, one mapped removal task per chunk.
 
-Each mapped task cleans and batches its own chunk and keeps the vendor's limits on its own; run
-them with a pool (or ``max_active_tis_per_dag``) so the chunks together stay within the vendor's
-concurrency cap. Every mapped task gets its own Migma idempotency keys (the map index is part of
-them), so retrying one chunk never replays another's.
+Each mapped task cleans and batches its own chunk. Together they stay within the account's limits
+through its pool: each chunk holds 4 of the pool's 8 slots (Migma's cap), so the scheduler runs two
+chunks at a time, on any workers, each with 4 requests in flight. Create the pool once with
+``python -m airflow_contact_removal.pools create migma_default``. Every mapped task gets its own
+Migma idempotency keys (the map index is part of them), so retrying one chunk never replays another's.
 
 Connection: ``migma_default``.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, task
 
+from airflow_contact_removal.budget import account_pool_args
 from airflow_contact_removal.operators import RemoveContactsOperator
 
 CHUNK_SIZE = 2_000
@@ -35,7 +37,8 @@ with DAG(
     removed = RemoveContactsOperator.partial(
         task_id="purge",
         conn_id="migma_default",
-        max_active_tis_per_dag=2,
+        # pool="contact_removal_migma_default", pool_slots=4: half of the account's budget per chunk.
+        **account_pool_args("migma_default", slots=4),
     ).expand(emails=purge_chunks())
 
     @task

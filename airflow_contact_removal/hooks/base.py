@@ -15,7 +15,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
@@ -421,6 +421,15 @@ class ContactRemovalHook(BaseHook):
     def rate_limiter(self) -> RateLimiter:
         """Shared by every thread using this hook: spaces requests and holds all of them on a 429."""
         return RateLimiter(self.settings.requests_per_second, sleep=self._sleep)
+
+    def limit_to_share(self, in_flight: int, requests_per_second: float | None) -> None:
+        """
+        Keep this hook within a task's share of its account (see :mod:`airflow_contact_removal.budget`):
+        at most ``in_flight`` requests in flight and ``requests_per_second``. Call before any request.
+        """
+        self.max_in_flight = max(1, min(in_flight, type(self).max_in_flight))
+        self.default_in_flight = min(self.default_in_flight, self.max_in_flight)
+        self.settings = replace(self.settings, requests_per_second=requests_per_second)
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
         """The vendor's auth header for ``api_key``."""

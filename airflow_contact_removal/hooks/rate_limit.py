@@ -6,6 +6,13 @@ import threading
 import time
 from collections.abc import Callable
 
+#: Seconds added to every one-second window the rate is spread over. A vendor counts requests in
+#: windows of its own clock, by arrival: requests sent exactly 1/rate apart can arrive closer together
+#: (one delayed by the network or a busy process, the next not) and put rate + 1 in one window, which
+#: the vendor answers 429. Spacing them (1 s + margin) / rate apart tolerates up to this much jitter
+#: between two requests, for 10% of the rate at most.
+RATE_WINDOW_MARGIN = 0.1
+
 
 class RateLimiter:
     """
@@ -18,6 +25,8 @@ class RateLimiter:
 
     :param requests_per_second: the most requests started per second; ``None`` or ``0`` for no limit
         (a pause still applies).
+    :param window_margin: seconds of jitter to tolerate per one-second window (see
+        :data:`RATE_WINDOW_MARGIN`): starts are ``(1 + window_margin) / requests_per_second`` apart.
     :param clock: monotonic clock, injectable for tests.
     :param sleep: sleep function, injectable for tests.
     """
@@ -28,11 +37,12 @@ class RateLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        window_margin: float = RATE_WINDOW_MARGIN,
     ) -> None:
         if requests_per_second is not None and requests_per_second < 0:
             raise ValueError("requests_per_second must be positive")
         self.requests_per_second = requests_per_second or None
-        self._interval = 1.0 / requests_per_second if requests_per_second else 0.0
+        self._interval = (1.0 + window_margin) / requests_per_second if requests_per_second else 0.0
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()

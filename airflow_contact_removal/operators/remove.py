@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, conf
 
+from airflow_contact_removal.budget import enforce_share
 from airflow_contact_removal.checkpoint import Checkpoint, checkpoint_file, default_checkpoint_folder
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, ContactRemovalError
 from airflow_contact_removal.files import FileIdentifiers, JsonLinesWriter, check_outputs
@@ -120,8 +121,18 @@ class _ContactRemovalOperator(BaseOperator):
             shard=Shard.build(self.shard, self.shards),
         )
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def account_hook(self):
+        """
+        The connection's hook, kept within this task's share of the vendor account: its ``pool`` and
+        ``pool_slots`` are checked against the connection before any request (see
+        :mod:`airflow_contact_removal.budget`).
+        """
         hook = get_removal_hook(self.conn_id)
+        enforce_share(hook, pool=self.pool, pool_slots=self.pool_slots)
+        return hook
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        hook = self.account_hook()
         report = self.remove(context, hook, self.removal_request(context))
         summary = self.push_results(context, report)
         self.log_summary(hook, report)
@@ -466,6 +477,7 @@ class RemoveFromListOperator(_ContactRemovalOperator):
             )
         poll_interval = _seconds(self.poll_interval, "poll_interval")
         completion_timeout = _seconds(self.completion_timeout, "completion_timeout")
+        hook = self.account_hook()
         report = self.remove(context, hook, self.removal_request(context))
         self.log_summary(hook, report)
         records = [result.to_dict() for result in report.batch_results]
@@ -486,6 +498,8 @@ class RemoveFromListOperator(_ContactRemovalOperator):
                     request_ids=request_ids,
                     poll_interval=poll_interval,
                     timeout_at=time.time() + completion_timeout,
+                    # The task's share: its pool keeps the slots while deferred (include_deferred).
+                    max_in_flight=hook.max_in_flight,
                 ),
                 method_name="execute_complete",
             )
@@ -509,7 +523,9 @@ class RemoveFromListOperator(_ContactRemovalOperator):
         ti = context["ti"]
         records = ti.xcom_pull(task_ids=self.task_id, key="accepted_batches", map_indexes=ti.map_index)
         summary = ti.xcom_pull(task_ids=self.task_id, key="summary", map_indexes=ti.map_index)
-        completion = finish_from_event(WooxyHook(self.conn_id), records, summary, event)
+        hook = WooxyHook(self.conn_id)
+        enforce_share(hook, pool=self.pool, pool_slots=self.pool_slots)
+        completion = finish_from_event(hook, records, summary, event)
         self.log.info(completion.message())
         return self._finish(context, completion.summary, completion.batch_results, None)
 

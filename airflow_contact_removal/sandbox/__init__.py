@@ -81,11 +81,17 @@ Control and inspection (no auth, loopback only)
       (a past date, ``0``, ``100000``), a documented refusal quoting an identifier of the batch.
     - ``GET|POST /_sandbox/options``: ``autosend_rate_limit``, ``autosend_return_ids``,
       ``autosend_max_batch``, ``wooxy_processing_delay``, ``wooxy_error_rate``, ``wooxy_error_seed``,
-      ``wooxy_max_in_flight``.
+      ``wooxy_max_in_flight`` (10), ``bird_max_in_flight`` (5), ``migma_max_in_flight`` (8): requests
+      one key may have in flight before 429 (0 turns a cap off).
     - ``GET|POST /_sandbox/clock``: ``{"advance_seconds": n}`` moves the server clock forward.
     - ``GET /_sandbox/state[?vendor=X[&detail=1]]``: counts; with detail, members (1000 per container).
     - ``GET|DELETE /_sandbox/requests[?vendor=X&limit=N]``: request log (last 100 000);
       ``GET /_sandbox/stats``: per-vendor totals. Neither ever holds an API key or a contact identifier.
+    - ``GET /_sandbox/limits``: per vendor and API key (named ``key-<sha256 prefix>``, never shown):
+      ``requests``, ``max_in_flight`` (counted on arrival, refused requests included),
+      ``max_per_second`` (most requests in one second of the server clock) and ``breaches`` (429s for
+      ``too_many_in_flight`` or ``rate_limited``). Every task and trigger sharing a key adds up here,
+      as it does at the vendor. Cleared with the request log.
     - ``GET /_sandbox/health``.
 """
 

@@ -14,6 +14,7 @@ import urllib.request
 from typing import Any
 
 from airflow_contact_removal.sandbox.common import DEFAULT_KEYS, VENDOR_PREFIXES, VENDORS
+from airflow_contact_removal.sandbox.limits import KeyCounters, key_label
 
 
 class SandboxClient:
@@ -101,6 +102,14 @@ class SandboxClient:
 
     def stats(self) -> dict[str, Any]:
         return self._call("GET", "/_sandbox/stats")
+
+    def limits(self) -> dict[str, Any]:
+        """Per-key counters: ``{vendor: {key label: {requests, max_in_flight, max_per_second, breaches}}}``."""
+        return self._call("GET", "/_sandbox/limits")
+
+    def key_limits(self, vendor: str) -> dict[str, Any]:
+        """The counters of this sandbox's own key for ``vendor`` (zeros when it sent nothing)."""
+        return self.limits()[vendor].get(key_label(self.api_key(vendor)), KeyCounters().to_dict())
 
     def requests_log(self, vendor: str | None = None) -> list[dict[str, Any]]:
         suffix = f"?vendor={_vendor(vendor)}" if vendor is not None else ""

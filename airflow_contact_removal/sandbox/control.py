@@ -159,3 +159,12 @@ async def clear_requests(request: Request) -> Response:
 async def stats(request: Request) -> Response:
     sandbox = sandbox_of(request)
     return json_response({**sandbox.log.stats_dict(), "in_flight": dict(sandbox.in_flight)})
+
+
+@router.get("/limits")
+async def limits(request: Request) -> Response:
+    """
+    Per API key and vendor (keys named by fingerprint): requests, the most in flight at once, the
+    most in one second of the server clock, and the breaches answered 429.
+    """
+    return json_response(sandbox_of(request).key_limits.to_dict(VENDORS))

@@ -1,5 +1,5 @@
 """The ASGI layer in front of the vendor routes: loopback guard, body buffering, in-flight accounting,
-Wooxy's concurrency cap, fault and latency injection, and the request log.
+the per-key concurrency caps and counters (:mod:`~airflow_contact_removal.sandbox.limits`), fault and latency injection, and the request log.
 
 It is a plain ASGI middleware (no ``BaseHTTPMiddleware``) so it adds little per-request cost, and it calls
 the benchmarked endpoints itself instead of through FastAPI (see ``app.DIRECT_ENDPOINTS``).
@@ -26,6 +26,7 @@ from airflow_contact_removal.sandbox.faults import (
     silence,
     trickled,
 )
+from airflow_contact_removal.sandbox.limits import key_of
 from airflow_contact_removal.sandbox.requestlog import VIOLATION_CONCURRENCY
 
 logger = logging.getLogger(__name__)
@@ -106,17 +107,20 @@ class SandboxMiddleware:
         in_flight = sandbox.in_flight[vendor]
         sandbox.log.observe_in_flight(vendor, in_flight)
         outcome = _Outcome()
-        wooxy_store, wooxy_key = None, None
+        # Per key, as the vendor counts: every task, worker and trigger sharing the key adds up.
+        limits, key = sandbox.key_limits, key_of(vendor, scope["headers"])
+        admitted = False
         try:
-            if vendor == "wooxy":
-                wooxy_store, wooxy_key = sandbox.wooxy, _header(scope, b"access-token") or ""
-                if wooxy_store.in_flight.get(wooxy_key, 0) >= sandbox.options.wooxy_max_in_flight:
-                    wooxy_store, wooxy_key = None, None
-                    context.violations.append(VIOLATION_CONCURRENCY)
-                    body = json.dumps(wooxy.too_many_in_flight_body()).encode()
-                    outcome.status = await _send_json(send, 429, body, [(b"retry-after", b"1")])
-                    return
-                wooxy_store.in_flight[wooxy_key] = wooxy_store.in_flight.get(wooxy_key, 0) + 1
+            already = limits.arrive(vendor, key, started)
+            cap = sandbox.options.max_in_flight(vendor)
+            if cap and already >= cap:
+                context.violations.append(VIOLATION_CONCURRENCY)
+                outcome.status = await _send_json(
+                    send, 429, _too_many_in_flight_body(vendor), [(b"retry-after", b"1")]
+                )
+                return
+            limits.admit(vendor, key)
+            admitted = True
             if decision.delay:
                 await sleep_at_least(decision.delay)
             outcome.fault = decision.fault
@@ -140,8 +144,10 @@ class SandboxMiddleware:
                 await self._run_app(scope, raw, receive, send, outcome)
         finally:
             sandbox.in_flight[vendor] -= 1
-            if wooxy_store is not None:
-                wooxy_store.in_flight[wooxy_key] -= 1
+            if admitted:
+                limits.leave(vendor, key)
+            for violation in context.violations:
+                limits.breach(vendor, key, violation)
             duration_ms = round((time.perf_counter() - t0) * 1000, 3)
             sandbox.log.record(
                 vendor,
@@ -268,11 +274,10 @@ async def _drop(receive: Any, send: Any) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": headers})
 
 
-def _header(scope: dict, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return None
+def _too_many_in_flight_body(vendor: str) -> bytes:
+    if vendor == "wooxy":
+        return json.dumps(wooxy.too_many_in_flight_body()).encode()
+    return json.dumps(_FAULT_MODULES[vendor].fault_body(429, 1)).encode()
 
 
 def _headers(scope: dict) -> dict[str, str]:

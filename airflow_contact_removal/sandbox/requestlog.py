@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_contact_removal.sandbox.common import VENDORS
+from airflow_contact_removal.sandbox.limits import KeyLimits
 
 LOG_SIZE = 100_000
 _PERSONAL_SEGMENT = re.compile(r"[^/]*@[^/]*|\+[0-9 ()-]{6,}")
@@ -58,10 +59,13 @@ class RequestLog:
     def __init__(self, size: int = LOG_SIZE) -> None:
         self.entries: deque[tuple] = deque(maxlen=size)
         self.stats = {vendor: VendorStats() for vendor in VENDORS}
+        #: per API key: requests in flight now, and the counters cleared with the log.
+        self.keys = KeyLimits()
 
     def clear(self) -> None:
         self.entries.clear()
         self.stats = {vendor: VendorStats() for vendor in VENDORS}
+        self.keys.clear()
 
     def observe_in_flight(self, vendor: str, in_flight: int) -> None:
         stats = self.stats[vendor]

@@ -34,6 +34,10 @@ class SandboxOptions:
     :param wooxy_error_rate: fraction of matched Wooxy contacts that fail with ``processing_failed``.
     :param wooxy_error_seed: seed of the generator that picks those contacts.
     :param wooxy_max_in_flight: concurrent Wooxy requests per key before 429 (the page says 10).
+    :param bird_max_in_flight: concurrent Bird requests per key before 429. Bird documents no cap; 5 is
+        the cap this provider chose (``BirdHook.max_in_flight``), held strictly so tests can show that
+        every task on one key together stays within it. 0 = no limit.
+    :param migma_max_in_flight: the same for Migma (``MigmaHook.max_in_flight``, 8).
     :param faults: initial fault injection settings (see :class:`FaultConfig`).
     """
 
@@ -45,6 +49,8 @@ class SandboxOptions:
     wooxy_error_rate: float = 0.0
     wooxy_error_seed: int = 0
     wooxy_max_in_flight: int = 10
+    bird_max_in_flight: int = 5
+    migma_max_in_flight: int = 8
     faults: FaultConfig = field(default_factory=FaultConfig)
 
     @classmethod
@@ -71,7 +77,14 @@ class SandboxOptions:
         return options
 
     def validate(self) -> None:
-        for name in ("autosend_rate_limit", "autosend_max_batch", "wooxy_error_seed", "wooxy_max_in_flight"):
+        for name in (
+            "autosend_rate_limit",
+            "autosend_max_batch",
+            "wooxy_error_seed",
+            "wooxy_max_in_flight",
+            "bird_max_in_flight",
+            "migma_max_in_flight",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise OptionsError(f"{name} must be an integer >= 0")
@@ -86,6 +99,11 @@ class SandboxOptions:
         if not isinstance(self.faults, FaultConfig):
             raise OptionsError("faults must be an object")
         self.faults.validate()
+
+    def max_in_flight(self, vendor: str) -> int:
+        """Requests one key may have in flight at ``vendor`` before 429 (0: no cap; AutoSend documents
+        a rate, not a concurrency cap)."""
+        return getattr(self, f"{vendor}_max_in_flight", 0)
 
     def public(self) -> dict[str, Any]:
         """The options without the API keys."""
@@ -125,6 +143,8 @@ class Sandbox:
         self.initial.validate()
         self.log = RequestLog()
         self.in_flight = dict.fromkeys(VENDORS, 0)
+        #: per-key in-flight counts and counters (``GET /_sandbox/limits``).
+        self.key_limits = self.log.keys
         self._reset_state(self.initial.faults)
 
     def _reset_state(self, faults: FaultConfig) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
 
+from airflow_contact_removal.budget import enforce_share
 from airflow_contact_removal.exceptions import ContactRemovalConfigError
 from airflow_contact_removal.hooks.wooxy import WooxyHook, WooxyRequestStatus
 from airflow_contact_removal.results import fit_for_xcom
@@ -111,11 +112,19 @@ class WooxyRequestSensor(BaseSensorOperator):
             return summary
         raise ContactRemovalConfigError("summary must be the operator's summary dict")
 
+    def _hook(self) -> WooxyHook:
+        """The hook, within this task's share of the account's pool (checked once per process)."""
+        hook = self.__dict__.get("_account_hook")
+        if hook is None:
+            hook = self.__dict__["_account_hook"] = WooxyHook(self.conn_id)
+            enforce_share(hook, pool=self.pool, pool_slots=self.pool_slots)
+        return hook
+
     # Poking ----------------------------------------------------------------------------------------
     def poke(self, context: Context) -> bool | PokeReturnValue:
         records = self._records()
         ids = self._request_ids(records)
-        read = read_statuses(WooxyHook(self.conn_id), ids)
+        read = read_statuses(self._hook(), ids)
         if read.error is not None:
             if not read.error.retryable:
                 raise read.error
@@ -155,13 +164,14 @@ class WooxyRequestSensor(BaseSensorOperator):
                 request_ids=state.request_ids,
                 poll_interval=self.poke_interval,
                 timeout_at=time.time() + self.timeout,
+                max_in_flight=self._hook().max_in_flight,  # the task's share; its pool counts deferred
             ),
             method_name="execute_complete",
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: read the final requests again, fold, push, and judge."""
-        completion = finish_from_event(WooxyHook(self.conn_id), self._records(), self._summary(), event)
+        completion = finish_from_event(self._hook(), self._records(), self._summary(), event)
         self._publish(context, completion)
         return completion.summary
 

@@ -94,7 +94,16 @@ class WooxyRequestTrigger(BaseTrigger):
     :param request_ids: the request ids returned by the removals.
     :param poll_interval: seconds between polls.
     :param timeout_at: when to stop waiting: epoch seconds, an ISO 8601 string or an aware datetime.
-    :param max_in_flight: ``request/find`` calls in flight at once, at most 10.
+    :param max_in_flight: ``request/find`` calls in flight at once, at most 10. The operator passes its
+        task's share of the account (its ``pool_slots``, see :mod:`airflow_contact_removal.budget`).
+
+    How a deferred wait keeps within the account's budget: the account's pool counts deferred tasks
+    (``include_deferred``, as :mod:`airflow_contact_removal.pools` creates it), so the deferred task
+    keeps its slots and no other task can take them, and this trigger never has more ``request/find``
+    calls in flight than those slots. The other choice, releasing the slots while deferred, would let
+    another task take the whole budget while this trigger polls, and Wooxy's cap of 10 covers
+    ``request/find`` too. The cost: slots stay held while Wooxy processes (cheap polls every
+    ``poll_interval``), so a long wait delays other removals on the same account.
     """
 
     def __init__(

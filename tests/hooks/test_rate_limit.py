@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from airflow_contact_removal.hooks.rate_limit import RateLimiter
+from airflow_contact_removal.hooks.rate_limit import RATE_WINDOW_MARGIN, RateLimiter
 
 
 class FakeClock:
@@ -46,7 +46,7 @@ def test_first_request_never_waits():
 
 def test_two_per_second_spaces_starts_half_a_second_apart():
     clock = FakeClock()
-    limiter = RateLimiter(2, clock=clock, sleep=advancing(clock))
+    limiter = RateLimiter(2, clock=clock, sleep=advancing(clock), window_margin=0)
 
     starts = []
     for _ in range(4):
@@ -57,9 +57,28 @@ def test_two_per_second_spaces_starts_half_a_second_apart():
     assert clock.sleeps == [0.5, 0.5, 0.5]
 
 
+def test_starts_leave_a_margin_for_jitter_at_the_vendors_one_second_window():
+    """
+    Requests exactly 1/rate apart can arrive closer together and put rate + 1 into one of the
+    vendor's windows: the default spacing is (1 s + margin) / rate, so 2/s sends 0.55 s apart.
+    """
+    clock = FakeClock()
+    limiter = RateLimiter(2, clock=clock, sleep=advancing(clock))
+
+    starts = []
+    for _ in range(3):
+        limiter.acquire()
+        starts.append(clock.now)
+
+    assert RATE_WINDOW_MARGIN == 0.1
+    assert starts == pytest.approx([0.0, 0.55, 1.1])
+    # Any two requests of one second's worth may drift up to the margin and still fit in one window.
+    assert starts[2] - starts[0] - 1.0 == pytest.approx(RATE_WINDOW_MARGIN)
+
+
 def test_time_already_elapsed_counts_towards_the_spacing():
     clock = FakeClock()
-    limiter = RateLimiter(2, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(2, clock=clock, sleep=clock.sleep, window_margin=0)
 
     limiter.acquire()
     clock.now = 0.3
@@ -131,7 +150,7 @@ def test_zero_or_negative_pause_does_nothing(seconds):
 
 def test_pause_and_rate_combine():
     clock = FakeClock()
-    limiter = RateLimiter(2, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(2, clock=clock, sleep=clock.sleep, window_margin=0)
 
     limiter.pause(3)
 
@@ -150,7 +169,7 @@ def frequent_thread_switches():
 @pytest.mark.usefixtures("frequent_thread_switches")
 def test_threads_reserve_distinct_slots():
     clock = FakeClock()
-    limiter = RateLimiter(4, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(4, clock=clock, sleep=clock.sleep, window_margin=0)
     threads, per_thread = 8, 1000
     barrier = threading.Barrier(threads)
     delays: list[float] = []

@@ -14,7 +14,7 @@ import tenacity.wait
 from airflow_contact_removal.exceptions import VendorAPIError
 from airflow_contact_removal.hooks import AutoSendHook, BirdHook, MigmaHook, WooxyHook
 from airflow_contact_removal.hooks.base import ContactRemovalHook
-from airflow_contact_removal.hooks.rate_limit import RateLimiter
+from airflow_contact_removal.hooks.rate_limit import RATE_WINDOW_MARGIN, RateLimiter
 from airflow_contact_removal.hooks.retry import (
     RETRYABLE_STATUSES,
     parse_retry_after,
@@ -88,10 +88,11 @@ all_vendors = pytest.mark.parametrize("vendor", list(VENDORS.values()), ids=list
 def on_fake_time(hook: ContactRemovalHook, sleep) -> ContactRemovalHook:
     """
     Give the hook a rate limiter whose clock is the recorded sleeps: waiting moves time, exactly as
-    much as was waited, so the limiter and the retry waits agree on what time it is.
+    much as was waited, so the limiter and the retry waits agree on what time it is. Its spacing is
+    exactly 1/rate (no jitter margin, see test_rate_limit.py), so the retry waits read plainly.
     """
     hook.rate_limiter = RateLimiter(
-        hook.settings.requests_per_second, clock=lambda: sum(sleep.waits), sleep=sleep
+        hook.settings.requests_per_second, clock=lambda: sum(sleep.waits), sleep=sleep, window_margin=0
     )
     return hook
 
@@ -582,7 +583,7 @@ def test_autosend_paces_requests_at_two_per_second(m, monkeypatch, no_sleep):
     for _ in range(3):
         hook.remove_contacts(["a@example.com"])
 
-    assert no_sleep.waits == [0.5, 0.5]
+    assert no_sleep.waits == [0.5, 0.5]  # on_fake_time: no jitter margin
 
 
 def test_requests_per_second_extra_changes_the_pace(m, monkeypatch, no_sleep):
@@ -607,7 +608,8 @@ def test_hook_rate_limiter_waits_through_the_injected_sleep(m, monkeypatch, no_s
         hook.remove_contacts(["a@example.com"])
 
     assert time.monotonic() - started < 0.5  # nothing slept for real
-    # No time passed, so the 2nd and 3rd requests got the slots 0.5 s and 1 s from the first.
+    # No time passed, so the 2nd and 3rd requests got the slots one and two intervals after the first.
+    interval = (1 + RATE_WINDOW_MARGIN) / 2
     assert len(no_sleep.waits) == 2
-    assert 0.4 < no_sleep.waits[0] <= 0.5
-    assert 0.9 < no_sleep.waits[1] <= 1.0
+    assert interval - 0.1 < no_sleep.waits[0] <= interval
+    assert 2 * interval - 0.1 < no_sleep.waits[1] <= 2 * interval

@@ -14,6 +14,7 @@ from airflow.sdk.exceptions import (
     TaskDeferred,
 )
 
+from airflow_contact_removal.budget import account_pool_args
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, VendorAPIError
 from airflow_contact_removal.hooks.wooxy import WooxyHook
 from airflow_contact_removal.sensors import WooxyRequestSensor
@@ -270,6 +271,17 @@ def test_deferrable_checks_once_then_defers_to_the_trigger(requests_mock, contex
     assert kwargs["request_ids"] == [A, B] and kwargs["poll_interval"] == 45
     assert started + 3600 <= kwargs["timeout_at"] <= time.time() + 3600
     assert KEY not in json.dumps(kwargs)
+
+
+def test_deferred_sensor_in_the_accounts_pool_polls_within_its_slots(requests_mock, context):
+    requests_mock.post(FIND_URL, json=answer_with({A: find_entry(A, "queued")}))
+    pool_args = account_pool_args("wooxy_default", 3)
+    task = sensor(request_ids=records_ab()[:1], deferrable=True, **pool_args)
+
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute(context)
+
+    assert deferred.value.trigger.serialize()[1]["max_in_flight"] == 3
 
 
 def test_deferrable_returns_at_once_when_already_final(requests_mock, context):
