@@ -269,9 +269,10 @@ def test_no_input_removes_nothing_and_succeeds(context, emails):
 
 
 def _one_batch_refused(request, context):
+    # A refusal of this batch alone (a 403 would now stop the run: no other batch could succeed).
     if "bad0@x.com" in request.json()["emails"]:
-        context.status_code = 403
-        return {"success": False, "error": "Project access denied", "code": "FORBIDDEN"}
+        context.status_code = 409
+        return {"success": False, "error": "Contacts locked by an import", "code": "CONFLICT"}
     return migma_answer(request, context)
 
 
@@ -281,17 +282,17 @@ def test_fail_on_error_attempts_every_batch_pushes_results_then_fails(context):
     with requests_mock.Mocker() as m, pytest.raises(ContactRemovalError) as raised:
         m.post(MIGMA_URL, json=_one_batch_refused)
         operator.execute(context)
-    assert m.call_count == 3  # the 403 was not retried, and the other batches still ran
+    assert m.call_count == 3  # the 409 was not retried, and the other batches still ran
     assert "1000 of 2500 identifier(s) failed in 1 of 3 batch(es)" in str(raised.value)
     summary = context["ti"].xcom["summary"]
     assert summary["failed"] == 1000 and summary["removed"] == 1500
     assert_accounted(summary)
     failed = [r for r in context["ti"].xcom["batch_results"] if r["status"] == "failed"]
     assert len(failed) == 1
-    assert failed[0]["http_status"] == 403 and failed[0]["vendor_code"] == "FORBIDDEN"
+    assert failed[0]["http_status"] == 409 and failed[0]["vendor_code"] == "CONFLICT"
     assert failed[0]["attempts"] == 1
     assert failed[0]["identifiers"]["emails"] == emails[:1000]
-    assert "Project access denied" in failed[0]["error"]
+    assert "Contacts locked by an import" in failed[0]["error"]
 
 
 def test_fail_on_error_false_succeeds_and_leaves_the_decision_downstream(context):
