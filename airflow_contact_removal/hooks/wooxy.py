@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from airflow_contact_removal.connection_form import form_methods
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, VendorAPIError
 from airflow_contact_removal.hooks.base import REMOVE_FROM_LIST, ContactRemovalHook, VendorResponse
 from airflow_contact_removal.results import BatchOutcome
@@ -76,6 +77,8 @@ class WooxyHook(ContactRemovalHook):
     default_conn_name = "wooxy_default"
     conn_type = "wooxy"
     hook_name = "Wooxy"
+    # Airflow 3.1 reads the connection form from the hook class (3.2 and later from the provider info).
+    get_connection_form_widgets, get_ui_field_behaviour = form_methods("wooxy")
     vendor = "wooxy"
     default_base_url = "https://api.wooxy.com/v3"
 

@@ -6,8 +6,9 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import BaseOperator
 
+from airflow_contact_removal._compat import conf
 from airflow_contact_removal.checkpoint import Checkpoint, checkpoint_file, default_checkpoint_folder
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, ContactRemovalError
 from airflow_contact_removal.files import FileIdentifiers, JsonLinesWriter

@@ -6,9 +6,9 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_contact_removal._compat import AirflowException, AirflowFailException, AirflowSensorTimeout, conf
 from airflow_contact_removal.exceptions import ContactRemovalConfigError
 from airflow_contact_removal.hooks.wooxy import WooxyHook, WooxyRequestStatus
 from airflow_contact_removal.results import fit_for_xcom
