@@ -15,6 +15,7 @@ from airflow_contact_removal.files import FileIdentifiers, JsonLinesWriter
 from airflow_contact_removal.hooks import get_removal_hook
 from airflow_contact_removal.hooks.base import REMOVE_CONTACTS, REMOVE_FROM_LIST
 from airflow_contact_removal.hooks.wooxy import WooxyHook
+from airflow_contact_removal.redaction import HidesIdentifierFields, revealed
 from airflow_contact_removal.removal import RemovalReport, RemovalRequest, run_removal
 from airflow_contact_removal.results import XCOM_LIMIT_BYTES, fit_for_xcom, json_size
 from airflow_contact_removal.triggers.wooxy import WooxyRequestTrigger
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class _ContactRemovalOperator(BaseOperator):
+class _ContactRemovalOperator(HidesIdentifierFields, BaseOperator):
     """
     Shared behaviour of the two operators: build the request, run it, push the results.
 
@@ -41,6 +42,8 @@ class _ContactRemovalOperator(BaseOperator):
 
     operation: str = ""
     ui_color = "#fde2e1"
+    # Airflow stores and shows rendered template fields: these show as a count and a digest.
+    identifier_fields = ("emails", "contact_ids", "phone_numbers", "user_ids")
 
     def __init__(
         self,
@@ -83,6 +86,7 @@ class _ContactRemovalOperator(BaseOperator):
         return self._with_input_path(inputs)
 
     def _with_input_path(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        inputs = {kind: revealed(value) for kind, value in inputs.items()}
         if not self.input_path:
             return inputs
         if inputs.get(self.input_kind) is not None:
