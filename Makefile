@@ -43,6 +43,10 @@ $(VENV)-af%/.installed-stamp: pyproject.toml constraints/airflow-%.txt
 		|| { tail -n 40 $(VENV)-af$*/install.log; exit 1; }
 	@touch $@
 
+# The built wheel, installed on its own: LICENSE and py.typed inside, hooks listed, sandbox answers.
+test-wheel: install
+	@scripts/check_wheel.sh
+
 demo: install
 	@$(BIN)/python scripts/demo.py
 

@@ -1,6 +1,6 @@
 """AutoSend: remove contacts from the account, or from one contact list.
 
-API pages: ``autosend-remove-contacts.md`` and ``autosend-remove-contacts-from-list.md``.
+API: AutoSend's references for removing contacts from the account and from a list.
 """
 
 from __future__ import annotations

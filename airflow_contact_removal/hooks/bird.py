@@ -1,6 +1,6 @@
 """Bird: remove contacts from a list in a workspace.
 
-API page: ``bird-remove-contacts-from-list.txt``.
+API: Bird's reference for removing contacts from a list.
 """
 
 from __future__ import annotations

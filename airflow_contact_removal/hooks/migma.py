@@ -1,6 +1,6 @@
 """Migma: delete contacts of a project by email, with idempotent replays.
 
-API page: ``migma-batch-delete-contacts.md``.
+API: Migma's reference for batch-deleting contacts.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Wooxy: remove contacts from a list (asynchronously), and read back what happened.
 
-API page: ``wooxy-remove-contact.txt``; ``request/find`` is described in the vendor-docs README.
+API: Wooxy's references for removing a contact from a list and for ``request/find``.
 """
 
 from __future__ import annotations
