@@ -385,7 +385,12 @@ class RemoveFromListOperator(_ContactRemovalOperator):
             # Nothing to re-send on resume: the records (with their identifiers) wait in XCom.
             context["ti"].xcom_push(key="accepted_batches", value=records)
             context["ti"].xcom_push(key="summary", value=summary)
-            self.log.info("Deferring until Wooxy has processed %d request(s)", len(request_ids))
+            # Not "0 failed": the outcome, and so batches_failed, is only known once Wooxy has processed them.
+            self.log.info(
+                "Every batch was accepted; deferring until Wooxy has processed %d request(s), "
+                "then counting batches with failures (failed or partial)",
+                len(request_ids),
+            )
             self.defer(
                 trigger=WooxyRequestTrigger(
                     conn_id=self.conn_id,
