@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install lint test demo bench bench-scale clean
+.PHONY: install lint test test-compat test-wheel demo bench bench-scale clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,29 @@ lint: install
 test: install lint
 	$(BIN)/python -m pytest
 
+# The older Airflow minors the provider supports (the newest is constraints.txt, run by `make test`):
+# each in its own venv, pinned by constraints/airflow-<minor>.txt, the suite without the `e2e` tests
+# (the example DAGs through `airflow dags test`, about a minute per minor) and the `deployment` suite
+# (a real Airflow, about 3 minutes); `make test` runs both on the newest minor.
+COMPAT_MINORS := 3.1 3.2
+
+test-compat: $(foreach minor,$(COMPAT_MINORS),$(VENV)-af$(minor)/.installed-stamp)
+	@set -e; for minor in $(COMPAT_MINORS); do \
+		echo "== Airflow $$minor ($$($(VENV)-af$$minor/bin/python -c 'import airflow; print(airflow.__version__)'))"; \
+		$(VENV)-af$$minor/bin/python -m pytest -q -m "not e2e and not deployment" -p no:cacheprovider; \
+	done
+
+$(VENV)-af%/.installed-stamp: pyproject.toml constraints/airflow-%.txt
+	@test -x $(VENV)-af$*/bin/python || $(PYTHON) -m venv $(VENV)-af$*
+	@echo "Installing Airflow $* into $(VENV)-af$* (log: $(VENV)-af$*/install.log)..."
+	@$(VENV)-af$*/bin/pip install -c constraints/airflow-$*.txt -e ".[test]" > $(VENV)-af$*/install.log 2>&1 \
+		|| { tail -n 40 $(VENV)-af$*/install.log; exit 1; }
+	@touch $@
+
+# The built wheel, installed on its own: LICENSE and py.typed inside, hooks listed, sandbox answers.
+test-wheel: install
+	@scripts/check_wheel.sh
+
 demo: install
 	@$(BIN)/python scripts/demo.py
 
@@ -40,4 +63,4 @@ bench-scale: install
 	@$(BIN)/python bench/scale.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(VENV)-af* .pytest_cache build dist *.egg-info

@@ -2,40 +2,21 @@
 
 from __future__ import annotations
 
+from airflow_contact_removal.connection_form import FORMS, conn_fields, field_behaviour
+
 __version__ = "0.1.0"
 
+REPOSITORY_URL = "https://github.com/airflow-provider-contact-removal/airflow-provider-contact-removal"
 
-def _connection_type(conn_type: str, hook: str, name: str, key_label: str, host_example: str, fields: dict):
-    common_fields = {
-        "requests_per_second": {
-            "label": "Requests per second",
-            "description": (
-                "Client-side request rate for this key, above 0. It may lower a rate the vendor "
-                "documents, never lift it. Empty: the vendor default."
-            ),
-            "schema": {"type": ["number", "null"]},
-        },
-        "read_timeout": {
-            "label": "Read timeout (s)",
-            "description": "Bounds the whole answer of one attempt, above 0.",
-            "schema": {"type": ["number", "null"], "default": 60},
-        },
-        "max_attempts": {
-            "label": "Attempts per request",
-            "description": "Including the first; only transient faults (429, 5xx, timeouts) are retried.",
-            "schema": {"type": ["integer", "null"], "default": 6},
-        },
-    }
+
+def _connection_type(conn_type: str, hook: str) -> dict:
+    form = FORMS[conn_type]
     return {
         "connection-type": conn_type,
         "hook-class-name": f"airflow_contact_removal.hooks.{hook}",
-        "hook-name": name,
-        "ui-field-behaviour": {
-            "hidden-fields": ["schema", "login", "port"],
-            "relabeling": {"host": "Base URL (optional)", "password": key_label},
-            "placeholders": {"host": host_example, "password": f"your {name} {key_label.lower()}"},
-        },
-        "conn-fields": {**fields, **common_fields},
+        "hook-name": form.hook_name,
+        "ui-field-behaviour": field_behaviour(conn_type),
+        "conn-fields": conn_fields(conn_type),
     }
 
 
@@ -49,7 +30,7 @@ def get_provider_info() -> dict:
         "integrations": [
             {
                 "integration-name": "Contact Removal",
-                "external-doc-url": "https://github.com/airflow-provider-contact-removal",
+                "external-doc-url": REPOSITORY_URL,
                 "tags": ["service"],
             }
         ],
@@ -83,49 +64,9 @@ def get_provider_info() -> dict:
             }
         ],
         "connection-types": [
-            _connection_type(
-                "autosend",
-                "autosend.AutoSendHook",
-                "AutoSend",
-                "API key",
-                "https://api.autosend.com/v1",
-                {},
-            ),
-            _connection_type(
-                "wooxy",
-                "wooxy.WooxyHook",
-                "Wooxy",
-                "Access token",
-                "https://api.wooxy.com/v3",
-                {},
-            ),
-            _connection_type(
-                "bird",
-                "bird.BirdHook",
-                "Bird",
-                "Access key",
-                "https://api.bird.com",
-                {
-                    "workspace_id": {
-                        "label": "Workspace ID",
-                        "description": "Your Bird workspace UUID (required).",
-                        "schema": {"type": ["string", "null"], "format": "uuid"},
-                    }
-                },
-            ),
-            _connection_type(
-                "migma",
-                "migma.MigmaHook",
-                "Migma",
-                "API key",
-                "https://api.migma.ai",
-                {
-                    "project_id": {
-                        "label": "Project ID",
-                        "description": "Default project whose contacts are deleted.",
-                        "schema": {"type": ["string", "null"]},
-                    }
-                },
-            ),
+            _connection_type("autosend", "autosend.AutoSendHook"),
+            _connection_type("wooxy", "wooxy.WooxyHook"),
+            _connection_type("bird", "bird.BirdHook"),
+            _connection_type("migma", "migma.MigmaHook"),
         ],
     }

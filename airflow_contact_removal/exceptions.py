@@ -8,7 +8,7 @@ message.
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow_contact_removal._compat import AirflowException, AirflowFailException
 
 
 class ContactRemovalError(AirflowException):

@@ -15,8 +15,7 @@ import posixpath
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
-from airflow.sdk.exceptions import AirflowFailException
-
+from airflow_contact_removal._compat import AirflowFailException
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, ContactRemovalError
 from airflow_contact_removal.identifiers import UnreadableItem, redact
 

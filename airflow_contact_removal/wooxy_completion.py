@@ -589,7 +589,9 @@ class WooxyCompletion:
         totals = self.totals
         text = (
             f"Wooxy outcome of {totals.accepted} accepted identifier(s) in {totals.requests} request(s): "
-            f"{totals.removed} removed, {totals.failed} failed"
+            f"{totals.removed} removed, {totals.failed} failed, "
+            # the summary's batches_failed: batches with any failed identifier (failed or partial)
+            f"{totals.batches_failed} batch(es) with failures (failed or partial)"
         )
         details = []
         if totals.contact_errors:

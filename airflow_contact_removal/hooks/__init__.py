@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowNotFoundException
 
+from airflow_contact_removal._compat import AirflowNotFoundException
 from airflow_contact_removal.exceptions import ContactRemovalConfigError
 from airflow_contact_removal.hooks.autosend import AutoSendHook
 from airflow_contact_removal.hooks.base import ContactRemovalHook

@@ -1,6 +1,6 @@
 """AutoSend: remove contacts from the account, or from one contact list.
 
-API pages: ``autosend-remove-contacts.md`` and ``autosend-remove-contacts-from-list.md``.
+API: AutoSend's references for removing contacts from the account and from a list.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import requests
 
+from airflow_contact_removal.connection_form import form_methods
 from airflow_contact_removal.exceptions import ContactRemovalConfigError
 from airflow_contact_removal.hooks.base import (
     REMOVE_CONTACTS,
@@ -73,6 +74,8 @@ class AutoSendHook(ContactRemovalHook):
     default_conn_name = "autosend_default"
     conn_type = "autosend"
     hook_name = "AutoSend"
+    # Airflow 3.1 reads the connection form from the hook class (3.2 and later from the provider info).
+    get_connection_form_widgets, get_ui_field_behaviour = form_methods("autosend")
     vendor = "autosend"
     default_base_url = "https://api.autosend.com/v1"
 

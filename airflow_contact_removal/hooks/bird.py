@@ -1,6 +1,6 @@
 """Bird: remove contacts from a list in a workspace.
 
-API page: ``bird-remove-contacts-from-list.txt``.
+API: Bird's reference for removing contacts from a list.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from airflow_contact_removal.connection_form import form_methods
 from airflow_contact_removal.exceptions import ContactRemovalConfigError
 from airflow_contact_removal.hooks.base import REMOVE_FROM_LIST, ContactRemovalHook, path_segment
 from airflow_contact_removal.identifiers import (
@@ -56,6 +57,8 @@ class BirdHook(ContactRemovalHook):
     default_conn_name = "bird_default"
     conn_type = "bird"
     hook_name = "Bird"
+    # Airflow 3.1 reads the connection form from the hook class (3.2 and later from the provider info).
+    get_connection_form_widgets, get_ui_field_behaviour = form_methods("bird")
     vendor = "bird"
     default_base_url = "https://api.bird.com"
 

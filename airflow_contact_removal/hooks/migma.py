@@ -1,6 +1,6 @@
 """Migma: delete contacts of a project by email, with idempotent replays.
 
-API page: ``migma-batch-delete-contacts.md``.
+API: Migma's reference for batch-deleting contacts.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from airflow_contact_removal.connection_form import form_methods
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, VendorAPIError
 from airflow_contact_removal.hooks.base import REMOVE_CONTACTS, ContactRemovalHook
 from airflow_contact_removal.results import BatchOutcome
@@ -50,6 +51,8 @@ class MigmaHook(ContactRemovalHook):
     default_conn_name = "migma_default"
     conn_type = "migma"
     hook_name = "Migma"
+    # Airflow 3.1 reads the connection form from the hook class (3.2 and later from the provider info).
+    get_connection_form_widgets, get_ui_field_behaviour = form_methods("migma")
     vendor = "migma"
     default_base_url = "https://api.migma.ai"
 

@@ -1,6 +1,6 @@
 """Wooxy: remove contacts from a list (asynchronously), and read back what happened.
 
-API page: ``wooxy-remove-contact.txt``; ``request/find`` is described in the vendor-docs README.
+API: Wooxy's references for removing a contact from a list and for ``request/find``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from airflow_contact_removal.connection_form import form_methods
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, VendorAPIError
 from airflow_contact_removal.hooks.base import (
     REMOVE_FROM_LIST,
@@ -90,6 +91,8 @@ class WooxyHook(ContactRemovalHook):
     default_conn_name = "wooxy_default"
     conn_type = "wooxy"
     hook_name = "Wooxy"
+    # Airflow 3.1 reads the connection form from the hook class (3.2 and later from the provider info).
+    get_connection_form_widgets, get_ui_field_behaviour = form_methods("wooxy")
     vendor = "wooxy"
     default_base_url = "https://api.wooxy.com/v3"
 

@@ -6,8 +6,9 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import BaseOperator
 
+from airflow_contact_removal._compat import conf
 from airflow_contact_removal.budget import enforce_share
 from airflow_contact_removal.checkpoint import Checkpoint, checkpoint_file, default_checkpoint_folder
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, ContactRemovalError
@@ -15,6 +16,7 @@ from airflow_contact_removal.files import FileIdentifiers, JsonLinesWriter, chec
 from airflow_contact_removal.hooks import get_removal_hook
 from airflow_contact_removal.hooks.base import REMOVE_CONTACTS, REMOVE_FROM_LIST
 from airflow_contact_removal.hooks.wooxy import WooxyHook
+from airflow_contact_removal.redaction import HidesIdentifierFields, revealed
 from airflow_contact_removal.removal import RemovalReport, RemovalRequest, report_of, run_removal
 from airflow_contact_removal.results import XCOM_LIMIT_BYTES, fit_for_xcom, json_size
 from airflow_contact_removal.sharding import Shard, shard_numbers
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class _ContactRemovalOperator(BaseOperator):
+class _ContactRemovalOperator(HidesIdentifierFields, BaseOperator):
     """
     Shared behaviour of the two operators: build the request, run it, push the results.
 
@@ -43,6 +45,8 @@ class _ContactRemovalOperator(BaseOperator):
 
     operation: str = ""
     ui_color = "#fde2e1"
+    # Airflow stores and shows rendered template fields: these show as a count and a digest.
+    identifier_fields = ("emails", "contact_ids", "phone_numbers", "user_ids")
 
     def __init__(
         self,
@@ -101,6 +105,7 @@ class _ContactRemovalOperator(BaseOperator):
         return self._with_input_path(inputs)
 
     def _with_input_path(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        inputs = {kind: revealed(value) for kind, value in inputs.items()}
         if not self.input_path:
             return inputs
         if inputs.get(self.input_kind) is not None:
@@ -491,7 +496,12 @@ class RemoveFromListOperator(_ContactRemovalOperator):
             # Nothing to re-send on resume: the records (with their identifiers) wait in XCom.
             context["ti"].xcom_push(key="accepted_batches", value=records)
             context["ti"].xcom_push(key="summary", value=summary)
-            self.log.info("Deferring until Wooxy has processed %d request(s)", len(request_ids))
+            # Not "0 failed": the outcome, and so batches_failed, is only known once Wooxy has processed them.
+            self.log.info(
+                "Every batch was accepted; deferring until Wooxy has processed %d request(s), "
+                "then counting batches with failures (failed or partial)",
+                len(request_ids),
+            )
             self.defer(
                 trigger=WooxyRequestTrigger(
                     conn_id=self.conn_id,

@@ -2,8 +2,8 @@
 
 One HTTP server (FastAPI served by uvicorn, loopback only) speaks AutoSend, Wooxy, Bird and Migma under a
 prefix each, so example DAGs, demos, integration tests and benchmarks need no vendor account and no network.
-The vendors' pages in ``/work/shared/vendor-docs/`` are the contract; where a page is unclear the sandbox takes
-the strict reading and says so in a comment.
+The vendors' published API references are the contract; where one is unclear the sandbox takes the strict
+reading and says so in a comment.
 
 Start it with ``python -m airflow_contact_removal.sandbox --port 8787`` or, in tests, with
 :class:`SandboxServer`::

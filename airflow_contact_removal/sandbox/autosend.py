@@ -1,7 +1,7 @@
 """AutoSend: ``POST /contacts/remove`` and ``POST /contact-lists/{contactListId}/contacts/remove``.
 
-Contract: ``/work/shared/vendor-docs/autosend-remove-contacts.md`` and
-``autosend-remove-contacts-from-list.md``. Served under ``/autosend/v1``.
+Contract: AutoSend's API reference for removing contacts, from the account and from a list. Served under
+``/autosend/v1``.
 
 State: an account of contacts (email -> 24-hex id) and lists (id -> set of contact ids). Removing a contact
 from the account also removes it from every list.

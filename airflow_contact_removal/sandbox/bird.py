@@ -1,6 +1,6 @@
 """Bird: ``DELETE /workspaces/{workspaceId}/lists/{listId}/contacts`` (and ``POST``, which ADDS).
 
-Contract: ``/work/shared/vendor-docs/bird-remove-contacts-from-list.txt``. Served under ``/bird``.
+Contract: Bird's API reference for removing contacts from a list. Served under ``/bird``.
 
 State: workspaces (uuid) with contacts (uuid, ``emailaddress``, ``phonenumber``) and lists (uuid -> set of
 contact ids). ``DELETE`` removes list memberships only; contacts stay in the workspace. ``POST`` on the same

@@ -1,6 +1,6 @@
 """Migma: ``POST /v1/contacts/bulk-delete`` with optional ``Idempotency-Key``.
 
-Contract: ``/work/shared/vendor-docs/migma-batch-delete-contacts.md``. Served under ``/migma``.
+Contract: Migma's API reference for batch-deleting contacts. Served under ``/migma``.
 
 State: projects -> contacts (emails, compared case-insensitively). Idempotency answers are kept per API key
 for 24 hours of server-clock time. Every answer to an authenticated request is stored under its key except

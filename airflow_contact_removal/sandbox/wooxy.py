@@ -1,7 +1,6 @@
 """Wooxy: ``POST /contacts/remove`` (asynchronous) and ``POST /request/find``.
 
-Contract: ``/work/shared/vendor-docs/wooxy-remove-contact.txt`` plus the README's notes. Served under
-``/wooxy/v3``.
+Contract: Wooxy's API references for removing a contact and for ``request/find``. Served under ``/wooxy/v3``.
 
 A removal is validated, stored with status ``queued`` and answered ``{"result": true, "requestId"}``. Once
 ``wooxy_processing_delay`` seconds of server-clock time have passed it is processed and its status becomes

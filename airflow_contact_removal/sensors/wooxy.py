@@ -6,12 +6,13 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_contact_removal._compat import AirflowException, AirflowFailException, AirflowSensorTimeout, conf
 from airflow_contact_removal.budget import enforce_share
 from airflow_contact_removal.exceptions import ContactRemovalConfigError
 from airflow_contact_removal.hooks.wooxy import WooxyHook, WooxyRequestStatus
+from airflow_contact_removal.redaction import HidesIdentifierFields, revealed
 from airflow_contact_removal.results import fit_for_xcom
 from airflow_contact_removal.triggers.wooxy import WooxyRequestTrigger
 from airflow_contact_removal.wooxy_completion import (
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class WooxyRequestSensor(BaseSensorOperator):
+class WooxyRequestSensor(HidesIdentifierFields, BaseSensorOperator):
     """
     Wait until Wooxy removal requests reach a final status, then report each contact's outcome.
 
@@ -68,6 +69,9 @@ class WooxyRequestSensor(BaseSensorOperator):
 
     template_fields: Sequence[str] = ("conn_id", "request_ids", "batch_results", "summary")
     ui_color = "#fde2e1"
+    # Batch records carry the identifiers of failed and partial batches: Airflow shows a count instead.
+    identifier_fields = ("request_ids", "batch_results")
+    identifier_noun = "item"
 
     def __init__(
         self,
@@ -94,16 +98,17 @@ class WooxyRequestSensor(BaseSensorOperator):
 
     # Inputs ----------------------------------------------------------------------------------------
     def _records(self) -> list[dict[str, Any]] | None:
-        if self.batch_results is not None:
-            records = batch_records_from(self.batch_results)
-            if records is None and self.batch_results not in ([], "[]", ""):
+        batch_results = revealed(self.batch_results)
+        if batch_results is not None:
+            records = batch_records_from(batch_results)
+            if records is None and batch_results not in ([], "[]", ""):
                 raise ContactRemovalConfigError("batch_results must be the operator's list of batch records")
             return records or []
-        return batch_records_from(self.request_ids)
+        return batch_records_from(revealed(self.request_ids))
 
     def _request_ids(self, records: list[dict[str, Any]] | None) -> list[str]:
         if self.request_ids is not None:
-            return request_ids_from(self.request_ids)
+            return request_ids_from(revealed(self.request_ids))
         return request_ids_from(records)
 
     def _summary(self) -> dict[str, Any] | None:

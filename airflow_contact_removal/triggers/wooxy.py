@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_contact_removal._compat import AirflowNotFoundException
 from airflow_contact_removal.exceptions import ContactRemovalError
 from airflow_contact_removal.hooks.base import USER_AGENT, HookSettings, _Secret
 from airflow_contact_removal.hooks.retry import RETRYABLE_STATUSES, parse_retry_after

@@ -12,6 +12,7 @@ import signal
 import time
 
 import psutil
+import pytest
 
 from tests.deployment.dags.budget_dags import (
     AUTOSEND_PER_TASK,
@@ -23,6 +24,8 @@ from tests.deployment.dags.budget_dags import (
     WOOXY_SLOTS,
 )
 from tests.deployment.harness import AirflowDeployment, wait_until
+
+pytestmark = pytest.mark.deployment
 
 BUCKETS = ("removed", "not_found", "accepted", "invalid", "duplicates", "failed", "planned")
 SCENARIO = ("daily", "weekly", "fanout")

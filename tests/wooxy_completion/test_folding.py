@@ -370,6 +370,8 @@ def test_complete_rebuilds_records_for_ids_given_without_batch_records():
     assert (completion.totals.requests, completion.totals.unknown, completion.totals.timed_out) == (3, 1, 1)
     assert completion.summary["requested"] == 2 and completion.summary["batches_failed"] == 3
     assert completion.timed_out
+    # The log says what the summary counts: partial batches are batches with failures too.
+    assert "3 batch(es) with failures (failed or partial)" in completion.message()
 
 
 def test_complete_counts_a_final_request_that_vanished_since_as_unknown():

@@ -6,8 +6,8 @@ import asyncio
 import time
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 
+from airflow_contact_removal._compat import TaskDeferred
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, ContactRemovalError
 from airflow_contact_removal.operators import RemoveFromListOperator
 from airflow_contact_removal.triggers.wooxy import WooxyRequestTrigger

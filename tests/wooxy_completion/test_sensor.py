@@ -6,14 +6,14 @@ import json
 import time
 
 import pytest
-from airflow.sdk.exceptions import (
+
+from airflow_contact_removal._compat import (
     AirflowException,
     AirflowFailException,
     AirflowRescheduleException,
     AirflowSensorTimeout,
     TaskDeferred,
 )
-
 from airflow_contact_removal.budget import account_pool_args
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, VendorAPIError
 from airflow_contact_removal.hooks.wooxy import WooxyHook
