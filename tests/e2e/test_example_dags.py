@@ -76,7 +76,7 @@ def test_wooxy_wait_really_deferred_and_never_resent_a_removal(demo_run):
     workdir, reports = demo_run
     report = reports["contact_removal_churn_cleanup"]
     log = (workdir / "logs" / "contact_removal_churn_cleanup.log").read_text()
-    assert "Deferring until Wooxy has processed 2 request(s)" in log
+    assert "Every batch was accepted; deferring until Wooxy has processed 2 request(s)" in log
     assert "running trigger in line" in log
     removals = sum(
         count for name, count in report.requests.items() if name.endswith("/wooxy/v3/contacts/remove")
