@@ -393,5 +393,12 @@ class AirflowDeployment:
         value = entry["value"]
         return json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
 
+    def rendered_fields(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict[str, Any]:
+        """The task's rendered template fields as the UI's Rendered Templates tab gets them."""
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+        if map_index >= 0:
+            path += f"/{map_index}"
+        return self.api("GET", path)["rendered_fields"]
+
     def pool(self, name: str) -> dict[str, Any]:
         return self.api("GET", f"/api/v2/pools/{name}")

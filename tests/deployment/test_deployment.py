@@ -7,7 +7,9 @@ The sandbox counts per API key, as the vendor would, so its counters are the jud
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import time
 
@@ -193,3 +195,17 @@ def test_a_deferred_wooxy_wait_runs_in_the_triggerer_and_resumes_to_removed_and_
         "Triggerer" in airflow.tail("triggerer", 400) or "trigger" in airflow.tail("triggerer", 400).lower()
     )
     assert airflow.sandbox.key_limits("wooxy")["max_in_flight"] <= WOOXY_SLOTS
+
+
+def test_the_ui_shows_identifier_arguments_as_a_count_and_a_digest(airflow):
+    """Issue 15: the Rendered Templates tab (the REST API the UI reads) never shows the identifiers."""
+    seed_scenario(airflow, "budget")
+    airflow.wait_for_dags("budget_daily")
+    run_id = airflow.trigger("budget_daily")
+    assert airflow.wait_for_run("budget_daily", run_id, timeout=180) == "success"
+
+    rendered = airflow.rendered_fields("budget_daily", run_id, "wooxy")
+    assert re.fullmatch(rf"<{WOOXY_PER_TASK} identifier\(s\), sha256:[0-9a-f]{{12}}>", rendered["emails"])
+    assert "@" not in json.dumps(rendered)  # no address in any field
+    # The removal itself used the real values.
+    assert airflow.xcom("budget_daily", run_id, "wooxy")["accepted"] == WOOXY_PER_TASK
