@@ -34,6 +34,9 @@ TRANSPORT_EXTRAS = {
     "max_retry_time",
     "max_retry_after",
     "verify",
+    "breaker_failures",
+    "pool",
+    "require_pool",
 }
 REQUIRED_EXTRAS = {"autosend": set(), "wooxy": set(), "bird": {"workspace_id"}, "migma": {"project_id"}}
 #: Airflow 3.2 added declarative conn-fields, whose JSON schema can say "required".
