@@ -27,6 +27,7 @@ from airflow_contact_removal.identifiers import IdentifierCleaner, InvalidRecord
 from airflow_contact_removal.results import BatchOutcome, BatchResult, RemovalSummary, reconcile
 from airflow_contact_removal.sharding import Shard
 from airflow_contact_removal.stopping import RunStopped, StopSignal
+from airflow_contact_removal.vocabulary import FAILED_STATUSES, BatchStatus
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +205,7 @@ def run_removal(
             if not sink.write({"record": "invalid", **item}):
                 rejected.append(InvalidRecord(item["kind"], item["value"], item["reason"]))
         written = sink.write({"record": "batch", **result.to_dict()})
-        if not written or result.status in ("failed", "partial"):
+        if not written or result.status in FAILED_STATUSES:
             kept.append(result)
 
     def report() -> RemovalReport:
@@ -213,7 +214,7 @@ def run_removal(
 
     if request.dry_run:
         for batch in batches:
-            record(BatchResult(batch.index, batch.size, "planned", batch.kinds))
+            record(BatchResult(batch.index, batch.size, BatchStatus.PLANNED, batch.kinds))
         logger.info("Dry run: %d batch(es) planned, nothing sent", summary.batches)
         _finish_counts(summary, cleaner, started)
         _log_cleaning(logger, hook, request, cleaner)
@@ -247,7 +248,7 @@ def run_removal(
 
     def done(batch: Batch, result: BatchResult) -> None:
         record(result)
-        fresh = result.status == "ok" and not result.from_checkpoint
+        fresh = result.status == BatchStatus.OK and not result.from_checkpoint
         if checkpoint is not None and fresh and not checkpoint_error:
             try:
                 checkpoint.add(batch, result.to_dict())
@@ -255,7 +256,7 @@ def run_removal(
                 checkpoint_error.append(exc)
                 stop.stop(f"the checkpoint could not be written ({type(exc).__name__})")
                 logger.error("Checkpoint %s could not be written: %s", checkpoint.path, type(exc).__name__)
-        progress.record(result.size, result.status != "ok", resumed=result.from_checkpoint)
+        progress.record(result.size, result.status != BatchStatus.OK, resumed=result.from_checkpoint)
 
     try:
         run_concurrently(
@@ -563,7 +564,7 @@ def _send_once(
 
 
 def _outcome_record(batch: Batch, outcome: BatchOutcome, started: float) -> BatchResult:
-    status = "ok" if outcome.failed == 0 else "partial"
+    status = BatchStatus.OK if outcome.failed == 0 else BatchStatus.PARTIAL
     return BatchResult(
         index=batch.index,
         size=batch.size,
@@ -580,7 +581,7 @@ def _outcome_record(batch: Batch, outcome: BatchOutcome, started: float) -> Batc
         error="; ".join(outcome.errors[:5]) or None,
         note=outcome.note,
         vendor_counts=outcome.vendor_counts,
-        identifiers=batch.identifiers if status != "ok" else None,
+        identifiers=batch.identifiers if status != BatchStatus.OK else None,
         duration_ms=int((time.monotonic() - started) * 1000),
     )
 
@@ -667,7 +668,7 @@ def _split(
         return _failed_record(batch, refusal, started, attempts=attempts)
     guard.accepted()
     result = BatchResult(
-        index=batch.index, size=batch.size, status="ok", kinds=batch.kinds, attempts=attempts
+        index=batch.index, size=batch.size, status=BatchStatus.OK, kinds=batch.kinds, attempts=attempts
     )
     for outcome in accepted:
         result.removed += outcome.removed
@@ -688,7 +689,7 @@ def _split(
         for kind, values in part.identifiers.items():
             requeue.setdefault(kind, []).extend(values)
     if result.failed:
-        result.status = "partial"
+        result.status = BatchStatus.PARTIAL
         result.identifiers = requeue or batch.identifiers
     result.note = (
         f"refused as invalid (HTTP {refusal.status_code}); split into parts: {len(rejected)} record(s) "
@@ -719,7 +720,7 @@ def _failed_record(
     return BatchResult(
         index=batch.index,
         size=batch.size,
-        status="failed",
+        status=BatchStatus.FAILED,
         kinds=batch.kinds,
         failed=batch.size,
         attempts=attempts if attempts is not None else (exc.attempts if is_vendor else 0),
@@ -745,7 +746,7 @@ def _not_sent_record(batch: Batch, reason: str, in_flight: bool) -> BatchResult:
     return BatchResult(
         index=batch.index,
         size=batch.size,
-        status="failed",
+        status=BatchStatus.FAILED,
         kinds=batch.kinds,
         failed=batch.size,
         error=error[:1000],

@@ -52,6 +52,7 @@ from airflow_contact_removal.hooks.transport import Attempt, IOWorkers, TrackedA
 from airflow_contact_removal.identifiers import DEFAULT_NORMALISERS
 from airflow_contact_removal.results import BatchOutcome
 from airflow_contact_removal.stopping import raise_if_stopped
+from airflow_contact_removal.vocabulary import Confirmation, Operation
 
 #: Kept importable from here: the transport's and the settings' names existing code imports.
 __all__ = [
@@ -76,8 +77,8 @@ except ImportError:  # pragma: no cover - older task SDKs
 USER_AGENT = "airflow-provider-contact-removal/0.1.0"
 
 #: Operation names shared by the hooks and operators.
-REMOVE_CONTACTS = "remove_contacts"
-REMOVE_FROM_LIST = "remove_from_list"
+REMOVE_CONTACTS = Operation.REMOVE_CONTACTS
+REMOVE_FROM_LIST = Operation.REMOVE_FROM_LIST
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ class ContactRemovalHook(BaseHook):
     #: error statuses that say no other request of the run can succeed (see :meth:`stops_run`).
     run_stopping_statuses: ClassVar[frozenset[int]] = frozenset({401, 403, 404})
     #: ``synchronous`` when the answer is the outcome, ``asynchronous`` when it only says "accepted".
-    confirmation: ClassVar[str] = "synchronous"
+    confirmation: ClassVar[Confirmation | str] = Confirmation.SYNCHRONOUS
     #: extra keyword arguments :meth:`remove_batch` accepts for an operation (e.g. Wooxy's webhook).
     batch_options: ClassVar[tuple[str, ...]] = ()
     #: the normaliser of each identifier kind, when the vendor's format is stricter than the default.
@@ -709,7 +710,7 @@ class ContactRemovalHook(BaseHook):
         if operation not in self.supported_operations:
             offered = ", ".join(sorted(self.supported_operations)) or "nothing"
             raise ContactRemovalConfigError(
-                f"{self.hook_name} has no {operation!r} operation (it offers: {offered})"
+                f"{self.hook_name} has no {str(operation)!r} operation (it offers: {offered})"
             )
         accepted = self.supported_operations[operation]
         unknown = sorted(set(kinds) - set(accepted))
