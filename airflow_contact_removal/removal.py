@@ -171,7 +171,7 @@ def run_removal(
     if max_contacts is not None or all(isinstance(value, Sized) for value in inputs.values()):
         inputs = {kind: _reiterable(value) for kind, value in inputs.items()}
         total_valid = _count_valid(hook, inputs)
-    if max_contacts is not None:
+    if max_contacts is not None and total_valid is not None:  # counted whenever max_contacts is set
         _check_max_contacts(max_contacts, total_valid)
 
     summary = RemovalSummary(
@@ -276,7 +276,7 @@ def run_removal(
         except AssertionError as broken:  # never hide the error that ended the run behind this one
             logger.error("%s", broken)
         if summary.batches:  # else it ended before the first request: a refusal, nothing to account
-            exc.removal_report = report()
+            _attach_report(exc, report())
         raise
     _account_stop(summary, cleaner, started, stop, logger, hook, request, progress)
     failure = sink.error or (checkpoint_error[0] if checkpoint_error else None)
@@ -284,13 +284,18 @@ def run_removal(
         hook.abandon_in_flight()
         failure = RunStopped(stop.reason or "stopped")
     if failure is not None:
-        failure.removal_report = report()
+        _attach_report(failure, report())
         raise failure
     if summary.resumed_batches:
         logger.info(
             "%d batch(es) were finished by an earlier try and not sent again", summary.resumed_batches
         )
     return report()
+
+
+def _attach_report(exc: BaseException, report: RemovalReport) -> None:
+    """Carry the accounting so far on the exception that ends the run (read by :func:`report_of`)."""
+    exc.removal_report = report  # type: ignore[attr-defined]
 
 
 def report_of(exc: BaseException) -> RemovalReport | None:
@@ -677,15 +682,15 @@ def _split(
         result.failed += outcome.failed
         result.not_found_identifiers += outcome.not_found_identifiers
         result.request_id = result.request_id or outcome.request_id
-    for part, exc in rejected:
+    for part, refused in rejected:
         ((kind, values),) = part.identifiers.items()
-        reason = f"rejected by {hook.hook_name}: {exc.vendor_message or exc.message}"[:300]
+        reason = f"rejected by {hook.hook_name}: {refused.vendor_message or refused.message}"[:300]
         result.rejected.append({"kind": kind, "value": values[0], "reason": reason})
     result.invalid = len(rejected)
     requeue: dict[str, list[str]] = {}
-    for part, exc in unresolved:
+    for part, error in unresolved:
         result.failed += part.size
-        result.error = str(exc)[:1000]
+        result.error = str(error)[:1000]
         for kind, values in part.identifiers.items():
             requeue.setdefault(kind, []).extend(values)
     if result.failed:
@@ -702,7 +707,7 @@ def _split(
 def _failed_record(
     batch: Batch, exc: Exception, started: float, *, attempts: int | None = None
 ) -> BatchResult:
-    is_vendor = isinstance(exc, VendorAPIError)
+    vendor_error = exc if isinstance(exc, VendorAPIError) else None
     if isinstance(exc, ContactRemovalError):
         # Built by this package from statuses and vendor codes, but it carries the vendor's message,
         # which may quote what was sent: logged with identifiers taken out.
@@ -723,9 +728,9 @@ def _failed_record(
         status=BatchStatus.FAILED,
         kinds=batch.kinds,
         failed=batch.size,
-        attempts=attempts if attempts is not None else (exc.attempts if is_vendor else 0),
-        http_status=exc.status_code if is_vendor else None,
-        vendor_code=exc.vendor_code if is_vendor else None,
+        attempts=attempts if attempts is not None else (vendor_error.attempts if vendor_error else 0),
+        http_status=vendor_error.status_code if vendor_error else None,
+        vendor_code=vendor_error.vendor_code if vendor_error else None,
         error=message[:1000],
         identifiers=batch.identifiers,
         duration_ms=int((time.monotonic() - started) * 1000),

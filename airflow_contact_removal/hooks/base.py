@@ -12,7 +12,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, ClassVar
@@ -72,7 +72,7 @@ __all__ = [
 try:  # Airflow 3: tells both the task process and its supervisor to mask the value.
     from airflow.sdk.log import mask_secret
 except ImportError:  # pragma: no cover - older task SDKs
-    from airflow.sdk.execution_time.secrets_masker import mask_secret
+    from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
 
 USER_AGENT = "airflow-provider-contact-removal/0.1.0"
 
@@ -320,8 +320,9 @@ class ContactRemovalHook(BaseHook):
         Keep this hook within a task's share of its account (see :mod:`airflow_contact_removal.budget`):
         at most ``in_flight`` requests in flight and ``requests_per_second``. Call before any request.
         """
-        self.max_in_flight = max(1, min(in_flight, type(self).max_in_flight))
-        self.default_in_flight = min(self.default_in_flight, self.max_in_flight)
+        # An instance narrows its class's caps for its own task; the class keeps the vendor's.
+        self.max_in_flight = max(1, min(in_flight, type(self).max_in_flight))  # type: ignore[misc]
+        self.default_in_flight = min(self.default_in_flight, self.max_in_flight)  # type: ignore[misc]
         self.settings = replace(self.settings, requests_per_second=requests_per_second)
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
@@ -697,7 +698,7 @@ class ContactRemovalHook(BaseHook):
     def check_request(
         self,
         operation: str,
-        kinds: set[str] | list[str] | tuple[str, ...],
+        kinds: Collection[str],
         *,
         list_id: str | None = None,
         options: Mapping[str, Any] | None = None,

@@ -34,7 +34,7 @@ def _describe_body(response: requests.Response) -> str:
     return f"{len(response.content)} bytes of {content_type}" if response.content else "empty body"
 
 
-def _connection_reason(exc: requests.ConnectionError) -> str:
+def _connection_reason(exc: requests.RequestException) -> str:
     text = str(exc)
     for marker in (
         "Connection refused",
