@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any, cast
 
 from airflow_contact_removal.results import IDENTIFIER_KINDS
 from airflow_contact_removal.stopping import StopSignal
@@ -235,7 +236,7 @@ def run_concurrently(
     send: Callable[[Batch], object],
     *,
     max_workers: int,
-    on_done: Callable[[Batch, object], None],
+    on_done: Callable[[Batch, Any], None],
     stop: StopSignal | None = None,
     not_sent: Callable[[Batch, str, bool], object] | None = None,
     abandon_after: float = ABANDON_AFTER_S,
@@ -286,9 +287,10 @@ def run_concurrently(
                 with reading:
                     if closed.is_set():
                         break
-                    batch = next(iterator, _DONE)
-                if batch is _DONE:
+                    item = next(iterator, _DONE)
+                if item is _DONE:
                     break
+                batch = cast(Batch, item)
                 with lock:
                     pending[batch.index] = batch
                 if stop.is_set():

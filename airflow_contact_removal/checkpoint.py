@@ -20,7 +20,7 @@ import logging
 import os
 import re
 import time
-from typing import Any
+from typing import IO, Any
 
 from airflow_contact_removal.batching import Batch
 from airflow_contact_removal.exceptions import ContactRemovalConfigError
@@ -77,7 +77,7 @@ class Checkpoint:
         self._local = is_local(self.path)
         self._pending: list[str] = []
         self._last_write = time.monotonic()
-        self._handle = None
+        self._handle: IO[str] | None = None
         self._added = 0
         if self.path.exists():
             with self.path.open("r", encoding="utf-8") as handle:
@@ -108,16 +108,15 @@ class Checkpoint:
                 f"{exc.strerror or exc}); choose a writable checkpoint_path or set checkpoint=False"
             ) from None
 
-    def _open_for_append(self) -> None:
-        for tries_left in (1, 0):
-            try:
-                self._handle = open_path(self.path, "a")
-                return
-            except FileNotFoundError:
-                # Another task instance of this run removed the shared, empty folder between our
-                # makedirs and open: make it again, once.
-                if not tries_left:
-                    raise
+    def _open_for_append(self) -> IO[str]:
+        try:
+            handle = open_path(self.path, "a")
+        except FileNotFoundError:
+            # Another task instance of this run removed the shared, empty folder between our
+            # makedirs and open: try once more.
+            handle = open_path(self.path, "a")
+        self._handle = handle
+        return handle
 
     def finished(self, batch: Batch) -> dict[str, Any] | None:
         """The record of this batch if an earlier try finished it with the same content."""
@@ -131,10 +130,9 @@ class Checkpoint:
         line = json.dumps({**record, "fingerprint": fingerprint(batch)}, separators=(",", ":")) + "\n"
         self._added += 1
         if self._local:
-            if self._handle is None:
-                self._open_for_append()
-            self._handle.write(line)
-            self._handle.flush()
+            handle = self._handle if self._handle is not None else self._open_for_append()
+            handle.write(line)
+            handle.flush()
             return
         self._pending.append(line)
         if time.monotonic() - self._last_write >= _REWRITE_EVERY_S:

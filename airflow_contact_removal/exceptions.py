@@ -54,7 +54,8 @@ class VendorAPIError(ContactRemovalError):
     ) -> None:
         self.message = message
         self.vendor = vendor
-        self.status_code = status_code
+        # AirflowException declares status_code an HTTPStatus; a vendor error may have no status.
+        self.status_code = status_code  # type: ignore[assignment]
         self.vendor_code = vendor_code
         self.vendor_message = vendor_message
         self.attempts = attempts

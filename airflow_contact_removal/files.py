@@ -52,7 +52,7 @@ def is_local(path) -> bool:
     return path.protocol in ("", "file", "local")
 
 
-def open_path(path, mode: str, **kwargs: Any) -> IO[str]:
+def open_path(path: Any, mode: str, **kwargs: Any) -> IO[Any]:
     """
     Open an ``ObjectStoragePath`` as text; local files with plain :func:`open`.
 
@@ -246,7 +246,8 @@ class FileIdentifiers:
             if header is None:
                 return
             try:
-                index = [name.strip() for name in header].index(self.column)
+                # __init__ made sure a CSV input has its column.
+                index = [name.strip() for name in header].index(self.column or "")
             except ValueError:
                 # The first line may be data (a file without a header): never quote it as it is.
                 shown = redact(", ".join(header))[:300]

@@ -27,6 +27,7 @@ from airflow_contact_removal.identifiers import IdentifierCleaner, InvalidRecord
 from airflow_contact_removal.results import BatchOutcome, BatchResult, RemovalSummary, reconcile
 from airflow_contact_removal.sharding import Shard
 from airflow_contact_removal.stopping import RunStopped, StopSignal
+from airflow_contact_removal.vocabulary import FAILED_STATUSES, BatchStatus
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,106 @@ def run_removal(
     """
     started = time.monotonic()
     stop = stop if stop is not None else StopSignal()
+    plan = _plan(hook, request, logger)
+    summary = RemovalSummary(
+        vendor=hook.vendor,
+        operation=request.operation,
+        list_id=request.list_id,
+        batch_size=plan.batch_size,
+        max_concurrency=plan.concurrency,
+        dry_run=request.dry_run,
+        confirmation=hook.confirmation,
+        shard=request.shard.index if request.shard is not None else None,
+        shards=request.shard.count if request.shard is not None else None,
+    )
+    recorder = _Recorder(summary, _GuardedSink(results_sink, stop, logger), checkpoint, stop, logger)
+    cleaner = IdentifierCleaner(
+        hook.identifier_normalisers, on_invalid=recorder.invalid if recorder.sink.active else None
+    )
+    recorder.cleaner = cleaner
+    streams = {kind: cleaner.clean(kind, value) for kind, value in plan.inputs.items()}
+    batches = make_batches(streams, plan.batch_size, mix_kinds=hook.mixes_identifier_kinds)
+    if request.idempotency_scope or checkpoint is not None:
+        batches = _with_digest(batches)
+
+    if request.dry_run:
+        for batch in batches:
+            recorder.record(BatchResult(batch.index, batch.size, BatchStatus.PLANNED, batch.kinds))
+        logger.info("Dry run: %d batch(es) planned, nothing sent", summary.batches)
+        _finish_counts(summary, cleaner, started)
+        _log_cleaning(logger, hook, request, cleaner)
+        summary.check()
+        return recorder.report()
+
+    logger.info(
+        "%s %s: sending batches of at most %d, %d in flight",
+        hook.hook_name,
+        request.operation,
+        plan.batch_size,
+        plan.concurrency,
+    )
+    progress = recorder.progress = plan.progress_log(hook, logger)
+    sender = _Sender(hook, request, plan.options, _RefusalGuard(stop, logger), checkpoint)
+    try:
+        run_concurrently(
+            batches,
+            sender.send,
+            max_workers=plan.concurrency,
+            on_done=recorder.done,
+            stop=stop,
+            not_sent=_not_sent_record,
+        )
+    except BaseException as exc:
+        if stop.interrupt:
+            # The abandoned requests' connections are closed now, not when their drain timeout ends.
+            hook.abandon_in_flight()
+        try:
+            _account_stop(summary, cleaner, started, stop, logger, hook, request, progress)
+        except AssertionError as broken:  # never hide the error that ended the run behind this one
+            logger.error("%s", broken)
+        if summary.batches:  # else it ended before the first request: a refusal, nothing to account
+            _attach_report(exc, recorder.report())
+        raise
+    _account_stop(summary, cleaner, started, stop, logger, hook, request, progress)
+    failure = recorder.sink.error or recorder.checkpoint_error
+    if failure is None and stop.interrupt:
+        hook.abandon_in_flight()
+        failure = RunStopped(stop.reason or "stopped")
+    if failure is not None:
+        _attach_report(failure, recorder.report())
+        raise failure
+    if summary.resumed_batches:
+        logger.info(
+            "%d batch(es) were finished by an earlier try and not sent again", summary.resumed_batches
+        )
+    return recorder.report()
+
+
+@dataclass
+class _Plan:
+    """
+    What the run will send, settled before any request: the inputs (this shard's), the vendor
+    options, the batch size and concurrency (clamped to the vendor's limits), and the count of
+    valid identifiers when a first pass was made.
+    """
+
+    inputs: dict[str, Any]
+    options: dict[str, Any]
+    batch_size: int
+    concurrency: int
+    total_valid: int | None
+
+    def progress_log(self, hook: ContactRemovalHook, logger: logging.Logger) -> ProgressLog:
+        """The progress log, with totals when they are known or can be estimated from the input."""
+        total, estimate = self.total_valid, None
+        if total is None:
+            total, estimate = _estimated_total(self.inputs)
+        batches = None if total is None else _batch_count(total, self.batch_size, self.inputs, hook)
+        return ProgressLog(batches, total, logger=logger, estimate=estimate)
+
+
+def _plan(hook: ContactRemovalHook, request: RemovalRequest, logger: logging.Logger) -> _Plan:
+    """Check the request against the vendor and settle the limits; refusals raise before any request."""
     inputs = {kind: value for kind, value in request.identifiers.items() if value is not None}
     options = {name: value for name, value in request.batch_options.items() if value is not None}
     hook.check_request(request.operation, inputs, list_id=request.list_id, options=options)
@@ -170,126 +271,109 @@ def run_removal(
     if max_contacts is not None or all(isinstance(value, Sized) for value in inputs.values()):
         inputs = {kind: _reiterable(value) for kind, value in inputs.items()}
         total_valid = _count_valid(hook, inputs)
-    if max_contacts is not None:
+    if max_contacts is not None and total_valid is not None:  # counted whenever max_contacts is set
         _check_max_contacts(max_contacts, total_valid)
+    return _Plan(inputs, options, batch_size, concurrency, total_valid)
 
-    summary = RemovalSummary(
-        vendor=hook.vendor,
-        operation=request.operation,
-        list_id=request.list_id,
-        batch_size=batch_size,
-        max_concurrency=concurrency,
-        dry_run=request.dry_run,
-        confirmation=hook.confirmation,
-        shard=request.shard.index if request.shard is not None else None,
-        shards=request.shard.count if request.shard is not None else None,
-    )
-    kept: list[BatchResult] = []
-    rejected: list[InvalidRecord] = []
-    sink = _GuardedSink(results_sink, stop, logger)
 
-    def on_invalid(record: InvalidRecord) -> None:
-        if not sink.write({"record": "invalid", **record.to_dict()}):
-            rejected.append(record)
+class _Recorder:
+    """
+    Where every record of the run goes, in one place: the summary, the records kept for XCom, the
+    results sink, the checkpoint and the progress log.
 
-    cleaner = IdentifierCleaner(hook.identifier_normalisers, on_invalid=on_invalid if sink.active else None)
-    streams = {kind: cleaner.clean(kind, value) for kind, value in inputs.items()}
-    batches = make_batches(streams, batch_size, mix_kinds=hook.mixes_identifier_kinds)
-    if request.idempotency_scope or checkpoint is not None:
-        batches = _with_digest(batches)
+    :meth:`invalid` is called from the producer thread, :meth:`record` and :meth:`done` from the
+    thread that collects the senders' results.
+    """
 
-    def record(result: BatchResult) -> None:
-        summary.add(result)
+    def __init__(
+        self,
+        summary: RemovalSummary,
+        sink: _GuardedSink,
+        checkpoint: Checkpoint | None,
+        stop: StopSignal,
+        logger: logging.Logger,
+    ) -> None:
+        self.summary = summary
+        self.sink = sink
+        self.checkpoint = checkpoint
+        self.stop = stop
+        self.logger = logger
+        self.kept: list[BatchResult] = []
+        self.rejected: list[InvalidRecord] = []
+        self.cleaner: IdentifierCleaner | None = None
+        self.progress: ProgressLog | None = None
+        #: the error that made the checkpoint unwritable (the run stops, accounts, then fails with it).
+        self.checkpoint_error: BaseException | None = None
+
+    def invalid(self, record: InvalidRecord) -> None:
+        """An input the cleaner refused: to the sink, or kept when there is none or it failed."""
+        if not self.sink.write({"record": "invalid", **record.to_dict()}):
+            self.rejected.append(record)
+
+    def record(self, result: BatchResult) -> None:
+        """Fold a batch record into the summary and write it (and what the vendor rejected in it)."""
+        self.summary.add(result)
         for item in result.rejected:
-            if not sink.write({"record": "invalid", **item}):
-                rejected.append(InvalidRecord(item["kind"], item["value"], item["reason"]))
-        written = sink.write({"record": "batch", **result.to_dict()})
-        if not written or result.status in ("failed", "partial"):
-            kept.append(result)
+            if not self.sink.write({"record": "invalid", **item}):
+                self.rejected.append(InvalidRecord(item["kind"], item["value"], item["reason"]))
+        written = self.sink.write({"record": "batch", **result.to_dict()})
+        if not written or result.status in FAILED_STATUSES:
+            self.kept.append(result)
 
-    def report() -> RemovalReport:
-        kept.sort(key=lambda result: result.index)
-        return RemovalReport(summary, kept, cleaner.invalid + rejected)
-
-    if request.dry_run:
-        for batch in batches:
-            record(BatchResult(batch.index, batch.size, "planned", batch.kinds))
-        logger.info("Dry run: %d batch(es) planned, nothing sent", summary.batches)
-        _finish_counts(summary, cleaner, started)
-        _log_cleaning(logger, hook, request, cleaner)
-        summary.check()
-        return report()
-
-    logger.info(
-        "%s %s: sending batches of at most %d, %d in flight",
-        hook.hook_name,
-        request.operation,
-        batch_size,
-        concurrency,
-    )
-    total, estimate = total_valid, None
-    if total is None:
-        total, estimate = _estimated_total(inputs)
-    total_batches = None if total is None else _batch_count(total, batch_size, inputs, hook)
-    progress = ProgressLog(total_batches, total, logger=logger, estimate=estimate)
-    guard = _RefusalGuard(stop, logger)
-    checkpoint_error: list[BaseException] = []
-
-    def send(batch: Batch) -> BatchResult:
-        if checkpoint is not None and (finished := checkpoint.finished(batch)) is not None:
-            result = BatchResult.from_dict(finished)
-            result.from_checkpoint = True
-            return result
-        result = _send_batch(hook, request, batch, options, guard)
-        if request.keep_identifiers and result.identifiers is None:
-            result.identifiers = batch.identifiers
-        return result
-
-    def done(batch: Batch, result: BatchResult) -> None:
-        record(result)
-        fresh = result.status == "ok" and not result.from_checkpoint
-        if checkpoint is not None and fresh and not checkpoint_error:
+    def done(self, batch: Batch, result: BatchResult) -> None:
+        """A batch finished: record it, checkpoint it when it is a fresh success, count its progress."""
+        self.record(result)
+        fresh = result.status == BatchStatus.OK and not result.from_checkpoint
+        checkpoint = self.checkpoint
+        if checkpoint is not None and fresh and self.checkpoint_error is None:
             try:
                 checkpoint.add(batch, result.to_dict())
             except Exception as exc:  # e.g. a full disk: stop, account, then fail with it
-                checkpoint_error.append(exc)
-                stop.stop(f"the checkpoint could not be written ({type(exc).__name__})")
-                logger.error("Checkpoint %s could not be written: %s", checkpoint.path, type(exc).__name__)
-        progress.record(result.size, result.status != "ok", resumed=result.from_checkpoint)
+                self.checkpoint_error = exc
+                self.stop.stop(f"the checkpoint could not be written ({type(exc).__name__})")
+                self.logger.error(
+                    "Checkpoint %s could not be written: %s", checkpoint.path, type(exc).__name__
+                )
+        if self.progress is not None:
+            self.progress.record(result.size, result.status != BatchStatus.OK, resumed=result.from_checkpoint)
 
-    try:
-        run_concurrently(
-            batches,
-            send,
-            max_workers=concurrency,
-            on_done=done,
-            stop=stop,
-            not_sent=_not_sent_record,
-        )
-    except BaseException as exc:
-        if stop.interrupt:
-            # The abandoned requests' connections are closed now, not when their drain timeout ends.
-            hook.abandon_in_flight()
-        try:
-            _account_stop(summary, cleaner, started, stop, logger, hook, request, progress)
-        except AssertionError as broken:  # never hide the error that ended the run behind this one
-            logger.error("%s", broken)
-        if summary.batches:  # else it ended before the first request: a refusal, nothing to account
-            exc.removal_report = report()
-        raise
-    _account_stop(summary, cleaner, started, stop, logger, hook, request, progress)
-    failure = sink.error or (checkpoint_error[0] if checkpoint_error else None)
-    if failure is None and stop.interrupt:
-        hook.abandon_in_flight()
-        failure = RunStopped(stop.reason or "stopped")
-    if failure is not None:
-        failure.removal_report = report()
-        raise failure
-    if summary.resumed_batches:
-        logger.info(
-            "%d batch(es) were finished by an earlier try and not sent again", summary.resumed_batches
-        )
-    return report()
+    def report(self) -> RemovalReport:
+        self.kept.sort(key=lambda result: result.index)
+        invalid = self.cleaner.invalid if self.cleaner is not None else []
+        return RemovalReport(self.summary, self.kept, invalid + self.rejected)
+
+
+class _Sender:
+    """Sends one batch (or takes it from the checkpoint); called from the senders' threads."""
+
+    def __init__(
+        self,
+        hook: ContactRemovalHook,
+        request: RemovalRequest,
+        options: Mapping[str, Any],
+        guard: _RefusalGuard,
+        checkpoint: Checkpoint | None,
+    ) -> None:
+        self.hook = hook
+        self.request = request
+        self.options = options
+        self.guard = guard
+        self.checkpoint = checkpoint
+
+    def send(self, batch: Batch) -> BatchResult:
+        if self.checkpoint is not None and (finished := self.checkpoint.finished(batch)) is not None:
+            result = BatchResult.from_dict(finished)
+            result.from_checkpoint = True
+            return result
+        result = _send_batch(self.hook, self.request, batch, self.options, self.guard)
+        if self.request.keep_identifiers and result.identifiers is None:
+            result.identifiers = batch.identifiers
+        return result
+
+
+def _attach_report(exc: BaseException, report: RemovalReport) -> None:
+    """Carry the accounting so far on the exception that ends the run (read by :func:`report_of`)."""
+    exc.removal_report = report  # type: ignore[attr-defined]
 
 
 def report_of(exc: BaseException) -> RemovalReport | None:
@@ -563,7 +647,7 @@ def _send_once(
 
 
 def _outcome_record(batch: Batch, outcome: BatchOutcome, started: float) -> BatchResult:
-    status = "ok" if outcome.failed == 0 else "partial"
+    status = BatchStatus.OK if outcome.failed == 0 else BatchStatus.PARTIAL
     return BatchResult(
         index=batch.index,
         size=batch.size,
@@ -580,7 +664,7 @@ def _outcome_record(batch: Batch, outcome: BatchOutcome, started: float) -> Batc
         error="; ".join(outcome.errors[:5]) or None,
         note=outcome.note,
         vendor_counts=outcome.vendor_counts,
-        identifiers=batch.identifiers if status != "ok" else None,
+        identifiers=batch.identifiers if status != BatchStatus.OK else None,
         duration_ms=int((time.monotonic() - started) * 1000),
     )
 
@@ -667,7 +751,7 @@ def _split(
         return _failed_record(batch, refusal, started, attempts=attempts)
     guard.accepted()
     result = BatchResult(
-        index=batch.index, size=batch.size, status="ok", kinds=batch.kinds, attempts=attempts
+        index=batch.index, size=batch.size, status=BatchStatus.OK, kinds=batch.kinds, attempts=attempts
     )
     for outcome in accepted:
         result.removed += outcome.removed
@@ -676,19 +760,19 @@ def _split(
         result.failed += outcome.failed
         result.not_found_identifiers += outcome.not_found_identifiers
         result.request_id = result.request_id or outcome.request_id
-    for part, exc in rejected:
+    for part, refused in rejected:
         ((kind, values),) = part.identifiers.items()
-        reason = f"rejected by {hook.hook_name}: {exc.vendor_message or exc.message}"[:300]
+        reason = f"rejected by {hook.hook_name}: {refused.vendor_message or refused.message}"[:300]
         result.rejected.append({"kind": kind, "value": values[0], "reason": reason})
     result.invalid = len(rejected)
     requeue: dict[str, list[str]] = {}
-    for part, exc in unresolved:
+    for part, error in unresolved:
         result.failed += part.size
-        result.error = str(exc)[:1000]
+        result.error = str(error)[:1000]
         for kind, values in part.identifiers.items():
             requeue.setdefault(kind, []).extend(values)
     if result.failed:
-        result.status = "partial"
+        result.status = BatchStatus.PARTIAL
         result.identifiers = requeue or batch.identifiers
     result.note = (
         f"refused as invalid (HTTP {refusal.status_code}); split into parts: {len(rejected)} record(s) "
@@ -701,7 +785,7 @@ def _split(
 def _failed_record(
     batch: Batch, exc: Exception, started: float, *, attempts: int | None = None
 ) -> BatchResult:
-    is_vendor = isinstance(exc, VendorAPIError)
+    vendor_error = exc if isinstance(exc, VendorAPIError) else None
     if isinstance(exc, ContactRemovalError):
         # Built by this package from statuses and vendor codes, but it carries the vendor's message,
         # which may quote what was sent: logged with identifiers taken out.
@@ -719,12 +803,12 @@ def _failed_record(
     return BatchResult(
         index=batch.index,
         size=batch.size,
-        status="failed",
+        status=BatchStatus.FAILED,
         kinds=batch.kinds,
         failed=batch.size,
-        attempts=attempts if attempts is not None else (exc.attempts if is_vendor else 0),
-        http_status=exc.status_code if is_vendor else None,
-        vendor_code=exc.vendor_code if is_vendor else None,
+        attempts=attempts if attempts is not None else (vendor_error.attempts if vendor_error else 0),
+        http_status=vendor_error.status_code if vendor_error else None,
+        vendor_code=vendor_error.vendor_code if vendor_error else None,
         error=message[:1000],
         identifiers=batch.identifiers,
         duration_ms=int((time.monotonic() - started) * 1000),
@@ -745,7 +829,7 @@ def _not_sent_record(batch: Batch, reason: str, in_flight: bool) -> BatchResult:
     return BatchResult(
         index=batch.index,
         size=batch.size,
-        status="failed",
+        status=BatchStatus.FAILED,
         kinds=batch.kinds,
         failed=batch.size,
         error=error[:1000],

@@ -14,6 +14,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from airflow_contact_removal.vocabulary import FAILED_STATUSES, BatchStatus, Confirmation
+
 #: Identifier kinds, in the order batches are filled.
 IDENTIFIER_KINDS = ("emails", "contact_ids", "phone_numbers", "user_ids")
 
@@ -97,7 +99,7 @@ class BatchResult:
 
     index: int
     size: int
-    status: str
+    status: BatchStatus | str
     kinds: dict[str, int]
     removed: int = 0
     not_found: int = 0
@@ -127,6 +129,7 @@ class BatchResult:
         # Shallow copy with fresh containers: asdict() deep-copies every identifier, which costs more
         # than sending the batch once there are thousands of records.
         record = dict(self.__dict__)
+        record["status"] = str(self.status)  # a plain string at the edge (XCom, checkpoint, file)
         record["kinds"] = dict(self.kinds)
         record["not_found_identifiers"] = list(self.not_found_identifiers)
         record["rejected"] = [dict(item) for item in self.rejected]
@@ -155,7 +158,7 @@ class RemovalSummary:
     batch_size: int = 0
     max_concurrency: int = 0
     dry_run: bool = False
-    confirmation: str = "synchronous"
+    confirmation: Confirmation | str = Confirmation.SYNCHRONOUS
     planned: int = 0
     duration_s: float = 0.0
     results_path: str | None = None
@@ -171,7 +174,7 @@ class RemovalSummary:
     def add(self, result: BatchResult) -> None:
         """Fold one batch's record into the totals."""
         self.batches += 1
-        if result.status == "planned":
+        if result.status == BatchStatus.PLANNED:
             self.planned += result.size
             return
         self.removed += result.removed
@@ -182,7 +185,7 @@ class RemovalSummary:
         self.resumed_batches += int(result.from_checkpoint)
         if result.not_sent:
             self.not_sent += result.size
-        if result.status in ("failed", "partial"):
+        if result.status in FAILED_STATUSES:
             self.batches_failed += 1
 
     @property
@@ -206,7 +209,11 @@ class RemovalSummary:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        record = asdict(self)
+        # Plain strings at the edge (XCom, results file): the enums compare equal, but stay inside.
+        record["operation"] = str(self.operation)
+        record["confirmation"] = str(self.confirmation)
+        return record
 
 
 #: The most bytes of batch records (and, separately, of invalid inputs) pushed to XCom.
@@ -227,7 +234,7 @@ def fit_for_xcom(
     size = json_size(records)
     if size <= limit:
         return records, None
-    needed = [record for record in records if record.get("status") in ("failed", "partial")]
+    needed = [record for record in records if record.get("status") in FAILED_STATUSES]
     note = f"{len(records)} records ({size} bytes) exceed the XCom limit of {limit} bytes: kept the {len(needed)} failed or partial"
     if json_size(needed) <= limit:
         return needed, note

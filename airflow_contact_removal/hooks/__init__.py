@@ -29,7 +29,7 @@ def get_removal_hook(conn_id: str, **hook_kwargs) -> ContactRemovalHook:
         conn_type = BaseHook.get_connection(conn_id).conn_type
     except AirflowNotFoundException:
         raise ContactRemovalConfigError(f"connection {conn_id!r} is not defined") from None
-    hook_class = HOOKS_BY_CONN_TYPE.get(conn_type)
+    hook_class = HOOKS_BY_CONN_TYPE.get(conn_type or "")
     if hook_class is None:
         raise ContactRemovalConfigError(
             f"connection {conn_id!r} has type {conn_type!r}; contact removal needs one of "

@@ -17,6 +17,7 @@ from airflow_contact_removal.hooks.base import (
     REMOVE_CONTACTS,
     REMOVE_FROM_LIST,
     ContactRemovalHook,
+    check_id_value,
     path_segment,
     scrub_identifiers,
 )
@@ -204,21 +205,23 @@ class AutoSendHook(ContactRemovalHook):
                     "removed_ids": None if result.removed_ids is None else len(result.removed_ids)
                 },
             )
-        result = self.remove_from_list(
-            list_id, emails=batch.get("emails"), contact_ids=batch.get("contact_ids")
+        listed = self.remove_from_list(
+            check_id_value(list_id, "list_id"),
+            emails=batch.get("emails"),
+            contact_ids=batch.get("contact_ids"),
         )
         return BatchOutcome(
-            removed=result.removed,
-            not_found=result.not_in_list,
-            failed=len(result.errors),
+            removed=listed.removed,
+            not_found=listed.not_in_list,
+            failed=len(listed.errors),
             # Per-contact error texts may quote the contact: identifiers are taken out.
-            errors=[scrub_identifiers(_error_text(error), batch) for error in result.errors],
-            attempts=result.attempts,
-            request_id=result.request_id,
+            errors=[scrub_identifiers(_error_text(error), batch) for error in listed.errors],
+            attempts=listed.attempts,
+            request_id=listed.request_id,
             vendor_counts={
-                "removed": result.removed,
-                "notInList": result.not_in_list,
-                "errors": len(result.errors),
+                "removed": listed.removed,
+                "notInList": listed.not_in_list,
+                "errors": len(listed.errors),
             },
         )
 

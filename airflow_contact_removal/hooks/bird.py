@@ -11,7 +11,12 @@ from typing import Any, ClassVar
 
 from airflow_contact_removal.connection_form import form_methods
 from airflow_contact_removal.exceptions import ContactRemovalConfigError
-from airflow_contact_removal.hooks.base import REMOVE_FROM_LIST, ContactRemovalHook, path_segment
+from airflow_contact_removal.hooks.base import (
+    REMOVE_FROM_LIST,
+    ContactRemovalHook,
+    check_id_value,
+    path_segment,
+)
 from airflow_contact_removal.identifiers import (
     DEFAULT_NORMALISERS,
     InvalidIdentifier,
@@ -150,7 +155,9 @@ class BirdHook(ContactRemovalHook):
             for kind, key in BIRD_IDENTIFIER_KEYS.items()
             for value in batch.get(kind) or []
         ]
-        result = self.remove_from_list(list_id, contact_ids=batch.get("contact_ids"), identifiers=identifiers)
+        result = self.remove_from_list(
+            check_id_value(list_id, "list_id"), contact_ids=batch.get("contact_ids"), identifiers=identifiers
+        )
         processed = min(result.items_processed, result.items_sent)
         return BatchOutcome(
             removed=processed,
