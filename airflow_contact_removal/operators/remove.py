@@ -10,18 +10,17 @@ from airflow.sdk import BaseOperator, conf
 
 from airflow_contact_removal.budget import enforce_share
 from airflow_contact_removal.checkpoint import Checkpoint, checkpoint_file, default_checkpoint_folder
+from airflow_contact_removal.completion.folding import request_ids_from
+from airflow_contact_removal.completion.wait import finish_from_event, wait_for_requests
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, ContactRemovalError
 from airflow_contact_removal.files import FileIdentifiers, JsonLinesWriter, check_outputs
 from airflow_contact_removal.hooks import get_removal_hook
 from airflow_contact_removal.hooks.base import REMOVE_CONTACTS, REMOVE_FROM_LIST
-from airflow_contact_removal.hooks.wooxy import WooxyHook
 from airflow_contact_removal.removal import RemovalReport, RemovalRequest, report_of, run_removal
 from airflow_contact_removal.results import XCOM_LIMIT_BYTES, fit_for_xcom, json_size
 from airflow_contact_removal.sharding import Shard, shard_numbers
 from airflow_contact_removal.stopping import StopSignal
-from airflow_contact_removal.triggers.wooxy import WooxyRequestTrigger
-from airflow_contact_removal.wooxy_completion import request_ids_from
-from airflow_contact_removal.wooxy_wait import finish_from_event, wait_for_requests
+from airflow_contact_removal.triggers.completion import RequestCompletionTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -472,7 +471,7 @@ class RemoveFromListOperator(_ContactRemovalOperator):
             return super().execute(context)
         if self.results_path:
             raise ContactRemovalConfigError(
-                "wait_for_completion keeps each batch's identifiers to fold Wooxy's outcome into; "
+                "wait_for_completion keeps each batch's identifiers to fold the vendor's outcome into; "
                 "it cannot be combined with results_path yet"
             )
         poll_interval = _seconds(self.poll_interval, "poll_interval")
@@ -491,9 +490,9 @@ class RemoveFromListOperator(_ContactRemovalOperator):
             # Nothing to re-send on resume: the records (with their identifiers) wait in XCom.
             context["ti"].xcom_push(key="accepted_batches", value=records)
             context["ti"].xcom_push(key="summary", value=summary)
-            self.log.info("Deferring until Wooxy has processed %d request(s)", len(request_ids))
+            self.log.info("Deferring until the vendor has processed %d request(s)", len(request_ids))
             self.defer(
-                trigger=WooxyRequestTrigger(
+                trigger=RequestCompletionTrigger(
                     conn_id=self.conn_id,
                     request_ids=request_ids,
                     poll_interval=poll_interval,
@@ -505,7 +504,7 @@ class RemoveFromListOperator(_ContactRemovalOperator):
             )
         if self.deferrable:
             self.log.warning(
-                "The accepted batches are too large to wait in XCom; waiting for Wooxy in the worker instead"
+                "The accepted batches are too large to wait in XCom; waiting for the vendor in the worker instead"
             )
         completion = wait_for_requests(
             hook,
@@ -519,11 +518,11 @@ class RemoveFromListOperator(_ContactRemovalOperator):
         return self._finish(context, completion.summary, completion.batch_results, None)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Resume after Wooxy's trigger: fold the outcome in. Never sends a removal again."""
+        """Resume after the completion trigger: fold the outcome in. Never sends a removal again."""
         ti = context["ti"]
         records = ti.xcom_pull(task_ids=self.task_id, key="accepted_batches", map_indexes=ti.map_index)
         summary = ti.xcom_pull(task_ids=self.task_id, key="summary", map_indexes=ti.map_index)
-        hook = WooxyHook(self.conn_id)
+        hook = get_removal_hook(self.conn_id)
         enforce_share(hook, pool=self.pool, pool_slots=self.pool_slots)
         completion = finish_from_event(hook, records, summary, event)
         self.log.info(completion.message())
