@@ -11,7 +11,7 @@ from airflow.sdk import BaseOperator, conf
 from airflow_contact_removal.budget import enforce_share
 from airflow_contact_removal.checkpoint import Checkpoint, checkpoint_file, default_checkpoint_folder
 from airflow_contact_removal.completion.folding import request_ids_from
-from airflow_contact_removal.completion.wait import finish_from_event, wait_for_requests
+from airflow_contact_removal.completion.wait import finish_from_event, rules_of, wait_for_requests
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, ContactRemovalError
 from airflow_contact_removal.files import FileIdentifiers, JsonLinesWriter, check_outputs
 from airflow_contact_removal.hooks import get_removal_hook
@@ -469,9 +469,10 @@ class RemoveFromListOperator(_ContactRemovalOperator):
         hook = get_removal_hook(self.conn_id)
         if not self.wait_for_completion or hook.confirmation != "asynchronous" or self.dry_run:
             return super().execute(context)
+        label = rules_of(hook).label
         if self.results_path:
             raise ContactRemovalConfigError(
-                "wait_for_completion keeps each batch's identifiers to fold the vendor's outcome into; "
+                f"wait_for_completion keeps each batch's identifiers to fold {label}'s outcome into; "
                 "it cannot be combined with results_path yet"
             )
         poll_interval = _seconds(self.poll_interval, "poll_interval")
@@ -490,7 +491,7 @@ class RemoveFromListOperator(_ContactRemovalOperator):
             # Nothing to re-send on resume: the records (with their identifiers) wait in XCom.
             context["ti"].xcom_push(key="accepted_batches", value=records)
             context["ti"].xcom_push(key="summary", value=summary)
-            self.log.info("Deferring until the vendor has processed %d request(s)", len(request_ids))
+            self.log.info("Deferring until %s has processed %d request(s)", label, len(request_ids))
             self.defer(
                 trigger=RequestCompletionTrigger(
                     conn_id=self.conn_id,
@@ -504,7 +505,8 @@ class RemoveFromListOperator(_ContactRemovalOperator):
             )
         if self.deferrable:
             self.log.warning(
-                "The accepted batches are too large to wait in XCom; waiting for the vendor in the worker instead"
+                "The accepted batches are too large to wait in XCom; waiting for %s in the worker instead",
+                label,
             )
         completion = wait_for_requests(
             hook,
