@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -48,23 +49,36 @@ class StatusRead:
     error: VendorAPIError | None = None
 
 
-def read_statuses(hook: ContactRemovalHook, request_ids: Sequence[str]) -> StatusRead:
+def read_statuses(hook: ContactRemovalHook, request_ids: Sequence[str], *, in_flight: int = 1) -> StatusRead:
     """
-    Read request ids through the hook, at most ``max_ids_per_read`` per call, one call at a time.
+    Read request ids through the hook, at most ``max_ids_per_read`` per call.
 
     A failed call (after the hook's own retries) does not stop the others: its ids are returned in
     ``unread_ids`` and the error in ``error``; the caller decides whether to keep waiting.
 
     :param hook: a hook that confirms later.
     :param request_ids: the ids to read.
+    :param in_flight: calls at once (the trigger passes its task's share; the hook's own in-flight
+        slots bound it too). The answers are taken in the ids' order either way.
     """
-    read = StatusRead()
-    for chunk in chunked(list(request_ids), rules_of(hook).max_ids_per_read):
+    chunks = list(chunked(list(request_ids), rules_of(hook).max_ids_per_read))
+
+    def one(chunk: list[str]) -> Any:
         try:
-            result = hook.read_requests(chunk)
+            return hook.read_requests(chunk)
         except VendorAPIError as exc:
+            return exc
+
+    if in_flight > 1 and len(chunks) > 1:
+        with ThreadPoolExecutor(max_workers=min(in_flight, len(chunks))) as pool:
+            answers = list(pool.map(one, chunks))
+    else:
+        answers = [one(chunk) for chunk in chunks]
+    read = StatusRead()
+    for chunk, result in zip(chunks, answers, strict=True):
+        if isinstance(result, VendorAPIError):
             read.unread_ids.extend(chunk)
-            read.error = exc
+            read.error = result
             continue
         asked = set(chunk)
         read.statuses.update({i: status for i, status in result.requests.items() if i in asked})

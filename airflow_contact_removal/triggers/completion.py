@@ -37,7 +37,7 @@ class RequestCompletionTrigger(BaseTrigger):
     (:func:`~airflow_contact_removal.completion.wait.finish_from_event`).
 
     Each poll asks only for the requests not final yet, through the hook: at most the vendor's ids per
-    read, the hook's retries for transient faults (a read that still fails leaves its ids pending until
+    read and at most ``max_in_flight`` reads at once, the hook's retries for transient faults (a read that still fails leaves its ids pending until
     the next poll), and a refusal ends the wait. The API key is read from the connection here, in the
     triggerer, and never serialised; neither it nor any identifier is logged.
 
@@ -113,7 +113,7 @@ class RequestCompletionTrigger(BaseTrigger):
         unknown: list[str] = []
         while True:
             pending = PollState.from_statuses(self.request_ids, statuses, unknown, rules).pending_ids
-            read: StatusRead = await sync_to_async(read_statuses)(hook, pending)
+            read: StatusRead = await sync_to_async(read_statuses)(hook, pending, in_flight=hook.max_in_flight)
             statuses.update(read.statuses)
             unknown.extend(read.unknown_ids)
             state = PollState.from_statuses(self.request_ids, statuses, unknown, rules)

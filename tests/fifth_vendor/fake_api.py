@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from typing import Any
 
 BASE = "https://api.parcel.test/v1"
@@ -22,6 +24,10 @@ class FakeParcel:
         self.removals_sent = 0
         self.lookup_sizes: list[int] = []
         self._ids = itertools.count(1)
+        self.lookup_delay = 0.0
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self._lock = threading.Lock()
 
     def install(self, requests_mock) -> None:
         requests_mock.post(f"{BASE}/removals", json=self._remove, status_code=202)
@@ -36,6 +42,17 @@ class FakeParcel:
 
     def _lookup(self, request, context) -> dict[str, Any]:
         assert request.headers["X-Parcel-Key"] == KEY
+        with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            time.sleep(self.lookup_delay)
+            return self._answer(request)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _answer(self, request) -> dict[str, Any]:
         asked = request.json()["tickets"]
         self.lookup_sizes.append(len(asked))
         answer = {}

@@ -119,3 +119,17 @@ def test_the_sensor_reports_an_unknown_ticket_with_parcels_retention(parcel):
     sensor = RequestCompletionSensor(task_id="wait", conn_id="parcel_default", request_ids=["gone"])
     with pytest.raises(AirflowFailException, match="ticket unknown or older than 1 day"):
         sensor.poke(context())
+
+
+@pytest.mark.parametrize("share", [1, 2])
+def test_the_trigger_reads_in_parallel_within_the_tasks_share(parcel, share):
+    emails = list(MEMBERS)
+    from_list(emails=emails, fail_on_error=False).execute(context())  # tickets t-1..t-3
+    parcel.lookups_until_done = 0
+    parcel.lookup_delay = 0.05
+    trigger = RequestCompletionTrigger(
+        "parcel_default", ["t-1", "t-2", "t-3"], poll_interval=0.01, timeout_at=2e9, max_in_flight=share
+    )
+    event = first_event(trigger)
+    assert event["outcome"] == "complete" and len(event["final_ids"]) == 3
+    assert parcel.lookup_sizes == [2, 1] and 1 <= parcel.most_in_flight <= share
