@@ -54,13 +54,19 @@ def get_provider_info() -> dict:
         "sensors": [
             {
                 "integration-name": "Contact Removal",
-                "python-modules": ["airflow_contact_removal.sensors.wooxy"],
+                "python-modules": [
+                    "airflow_contact_removal.sensors.completion",
+                    "airflow_contact_removal.sensors.wooxy",
+                ],
             }
         ],
         "triggers": [
             {
                 "integration-name": "Contact Removal",
-                "python-modules": ["airflow_contact_removal.triggers.wooxy"],
+                "python-modules": [
+                    "airflow_contact_removal.triggers.completion",
+                    "airflow_contact_removal.triggers.wooxy",
+                ],
             }
         ],
         "connection-types": [

@@ -1,278 +1,46 @@
-"""Wooxy's final outcome, folded into the run's records: pure functions and plain data, no I/O.
+"""Compatibility names: the generic completion pipeline with Wooxy's rules bound.
 
-Wooxy answers a removal with "accepted and queued" and a request id; the per-contact outcome is read
-later with ``request/find`` (kept 7 days). The trigger, the sensor and the operator read the statuses;
-this module decides what they mean:
-
-* :func:`is_final`: whether a request status is final;
-* :class:`WooxyPollState`: where a wait stands (final, unknown and pending ids), as plain JSON, so a
-  trigger can hand it back in its event;
-* :func:`fold_outcomes`: turn accepted identifiers into removed or failed, batch by batch, keeping the
-  accounting identity (``removed + not_found + accepted + failed == size`` for every batch);
-* :func:`complete`: the same for a whole run, with the summary recomputed (:class:`WooxyCompletion`).
-
-Nothing here is ever reported as removed unless Wooxy named it in a request's ``success`` list: an
-unknown or expired request id, a timeout, or a final status that says nothing about an identifier all
-count as ``failed``, and failed identifiers are listed so they can be re-queued (repeating a removal is
-harmless).
+The code lives in :mod:`airflow_contact_removal.completion.folding`; Wooxy's status words, contact
+fields and 7-day retention in :data:`airflow_contact_removal.hooks.wooxy.WOOXY_COMPLETION`.
 """
 
 from __future__ import annotations
 
-import ast
-import json
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_contact_removal.results import BatchResult, RemovalSummary
+from airflow_contact_removal.completion import folding
+from airflow_contact_removal.completion.folding import (
+    REASON_NO_OUTCOME,
+    Completion,
+    FoldTotals,
+    batch_records_from,
+    chunked,
+    complete,
+    request_ids_from,
+    status_to_dict,
+)
+from airflow_contact_removal.completion.outcome import CompletionRules
+from airflow_contact_removal.hooks.wooxy import WOOXY_COMPLETION
 
-# Wooxy's pages do not list request statuses; the sandbox uses ``queued`` then ``completed``. A status is
-# final only when it is in this known set. That is the safe reading: an unknown status keeps us waiting
-# (bounded by the timeout, and then reported as a timeout), where treating it as final could close a
-# request Wooxy has not processed yet.
-FINAL_STATUSES = frozenset({"completed", "done", "processed", "finished", "failed", "error"})
+FINAL_STATUSES = WOOXY_COMPLETION.final_statuses
+REASON_UNKNOWN = WOOXY_COMPLETION.unknown_reason
+REASON_TIMEOUT = WOOXY_COMPLETION.timeout_reason
+CONTACT_FIELDS = dict(WOOXY_COMPLETION.contact_fields)
+WooxyCompletion = Completion
 
-#: Why a whole batch's accepted identifiers count as failed.
-REASON_UNKNOWN = "request id unknown or older than 7 days"
-REASON_TIMEOUT = "timed out waiting for Wooxy"
-#: Why one identifier counts as failed when Wooxy's final status does not mention it.
-REASON_NO_OUTCOME = "no outcome reported"
 
-#: Identifier kind (operator side) -> the field of a Wooxy contact object.
-CONTACT_FIELDS = {"emails": "email", "phone_numbers": "phone", "user_ids": "userId"}
-_KIND_OF_FIELD = {value: key for key, value in CONTACT_FIELDS.items()}
+@dataclass
+class WooxyPollState(folding.PollState):
+    """:class:`~airflow_contact_removal.completion.folding.PollState` with Wooxy's rules."""
 
-_FAILED_STATUSES = ("failed", "partial")
-_BATCH_FIELDS = {item.name for item in fields(BatchResult)}
-_SUMMARY_FIELDS = {item.name for item in fields(RemovalSummary)}
+    rules: CompletionRules | None = field(default=WOOXY_COMPLETION, repr=False, compare=False)
 
 
 def is_final(status: object) -> bool:
-    """Whether a Wooxy request status is final (see :data:`FINAL_STATUSES`; case is ignored)."""
-    return isinstance(status, str) and status.strip().lower() in FINAL_STATUSES
-
-
-def chunked(items: Sequence[str], size: int) -> Iterator[list[str]]:
-    """``items`` in consecutive lists of at most ``size``."""
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
-
-
-def request_ids_from(value: Any) -> list[str]:
-    """
-    The request ids to wait for, without duplicates, in their first order.
-
-    :param value: a request id, a list of them, the operator's ``batch_results`` (a list of dicts: the
-        ids of the batches that still have ``accepted`` identifiers), or either list as a JSON or
-        Python-literal string (what a Jinja template renders).
-    """
-    value = _parse_rendered(value)
-    if value is None:
-        return []
-    if isinstance(value, str):
-        value = [value]
-    if isinstance(value, Mapping):
-        value = [value]
-    ids: dict[str, None] = {}
-    for item in value:
-        if isinstance(item, Mapping):
-            if not item.get("request_id") or not _count(item.get("accepted")):
-                continue
-            item = item["request_id"]
-        if not isinstance(item, str) or not item.strip():
-            raise ValueError(f"a Wooxy request id must be a non-empty string, got {type(item).__name__}")
-        ids[item.strip()] = None
-    return list(ids)
-
-
-def batch_records_from(value: Any) -> list[dict[str, Any]] | None:
-    """The operator's ``batch_results`` (a list of dicts), from a list or a rendered string; else ``None``."""
-    value = _parse_rendered(value)
-    if isinstance(value, list) and value and all(isinstance(item, Mapping) for item in value):
-        return [dict(item) for item in value]
-    return None
-
-
-def _parse_rendered(value: Any) -> Any:
-    """A list rendered by a template as a string (JSON, or a Python literal) back to a list."""
-    if not isinstance(value, str) or value.strip()[:1] not in ("[", "{"):
-        return value
-    try:
-        return json.loads(value)
-    except ValueError:
-        pass
-    try:
-        return ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        raise ValueError("could not read the request ids: not a JSON or Python list") from None
-
-
-def status_to_dict(status: Any) -> dict[str, Any]:
-    """
-    A request status as a plain dict: ``request_id``, ``status``, ``successes`` (contact objects) and
-    ``errors`` (``{"error", "human_error", "contact"}``). The contact objects are shared, not copied.
-
-    :param status: a :class:`~airflow_contact_removal.hooks.wooxy.WooxyRequestStatus` or such a dict.
-    """
-    if isinstance(status, Mapping):
-        request_id, state = status.get("request_id"), status.get("status")
-        successes, errors = status.get("successes") or [], status.get("errors") or []
-    elif hasattr(status, "successes") and hasattr(status, "errors"):
-        request_id, state = status.request_id, status.status
-        successes = status.successes
-        errors = [
-            {"error": item.error, "human_error": item.human_error, "contact": item.contact}
-            for item in status.errors
-        ]
-    else:
-        raise TypeError(f"expected a Wooxy request status, got {type(status).__name__}")
-    return {
-        "request_id": request_id,
-        "status": state,
-        "successes": [item for item in successes if isinstance(item, Mapping)],
-        "errors": [item for item in errors if isinstance(item, Mapping)],
-    }
-
-
-# The state of a wait ----------------------------------------------------------------------------------
-@dataclass
-class WooxyPollState:
-    """
-    Where a wait for Wooxy requests stands; :meth:`to_event` / :meth:`from_event` make it plain JSON.
-
-    It carries each request's last status, not the per-contact results: those can be large (100
-    contacts per request), so whoever folds them reads the final requests again (final statuses do
-    not change, and Wooxy keeps them 7 days).
-
-    :param request_ids: every request id waited for.
-    :param statuses: the last status read for each request id (an id never read is absent).
-    :param unknown_ids: ids Wooxy did not know: never sent, or older than 7 days.
-    :param timed_out: the wait ended at its timeout with requests still pending.
-    :param error: why the wait stopped early (e.g. the key was refused); the pending ids stay pending.
-    """
-
-    request_ids: list[str]
-    statuses: dict[str, str | None] = field(default_factory=dict)
-    unknown_ids: list[str] = field(default_factory=list)
-    timed_out: bool = False
-    error: str | None = None
-
-    @classmethod
-    def from_statuses(
-        cls, request_ids: Iterable[str], statuses: Mapping[str, Any], unknown_ids: Iterable[str] = ()
-    ) -> WooxyPollState:
-        """
-        Build the state from a read.
-
-        :param request_ids: the ids waited for.
-        :param statuses: request id -> a status string, a ``WooxyRequestStatus`` or a status dict.
-        :param unknown_ids: the ids Wooxy did not know.
-        """
-        ids = list(dict.fromkeys(request_ids))
-        wanted = set(ids)
-        unknown = [request_id for request_id in dict.fromkeys(unknown_ids) if request_id in wanted]
-        unknown_set = set(unknown)
-        last = {}
-        for request_id, status in statuses.items():
-            if request_id in wanted and request_id not in unknown_set:
-                last[request_id] = (
-                    status if isinstance(status, str | None) else status_to_dict(status)["status"]
-                )
-        return cls(request_ids=ids, statuses=last, unknown_ids=unknown)
-
-    @property
-    def final_ids(self) -> list[str]:
-        """Ids whose last status is final."""
-        unknown = set(self.unknown_ids)
-        return [i for i in self.request_ids if i not in unknown and is_final(self.statuses.get(i))]
-
-    @property
-    def pending_ids(self) -> list[str]:
-        """Ids not final yet (or never read), and not unknown."""
-        unknown = set(self.unknown_ids)
-        return [i for i in self.request_ids if i not in unknown and not is_final(self.statuses.get(i))]
-
-    @property
-    def done(self) -> bool:
-        """Every id is final or unknown: nothing left to wait for."""
-        return not self.pending_ids
-
-    @property
-    def outcome(self) -> str:
-        """``complete`` (nothing pending), ``timeout`` or ``error``."""
-        if self.done:
-            return "complete"
-        return "error" if self.error else "timeout"
-
-    def describe(self) -> str:
-        """One line for logs and errors: counts and statuses, no request ids, no identifiers."""
-        pending = Counter(str(self.statuses.get(i) or "not read") for i in self.pending_ids)
-        parts = [f"{len(self.final_ids)} final"]
-        if self.unknown_ids:
-            parts.append(f"{len(self.unknown_ids)} {REASON_UNKNOWN}")
-        if pending:
-            detail = ", ".join(f"{status}: {count}" for status, count in sorted(pending.items()))
-            parts.append(f"{sum(pending.values())} pending ({detail})")
-        return f"{len(self.request_ids)} Wooxy request(s): " + ", ".join(parts)
-
-    def to_event(self) -> dict[str, Any]:
-        """The state as a JSON-serialisable dict (a trigger event's payload)."""
-        return {
-            "outcome": self.outcome,
-            "request_ids": list(self.request_ids),
-            "statuses": dict(self.statuses),
-            "final_ids": self.final_ids,
-            "unknown_ids": list(self.unknown_ids),
-            "pending_ids": self.pending_ids,
-            "timed_out": self.timed_out,
-            "error": self.error,
-        }
-
-    @classmethod
-    def from_event(cls, event: Mapping[str, Any]) -> WooxyPollState:
-        """The state back from :meth:`to_event`'s dict (``final_ids`` and ``pending_ids`` are recomputed)."""
-        if not isinstance(event, Mapping) or not isinstance(event.get("request_ids"), list):
-            raise ValueError("not a Wooxy poll state: expected a dict with 'request_ids'")
-        return cls(
-            request_ids=[str(i) for i in event["request_ids"]],
-            statuses=dict(event.get("statuses") or {}),
-            unknown_ids=[str(i) for i in event.get("unknown_ids") or []],
-            timed_out=bool(event.get("timed_out")),
-            error=event.get("error"),
-        )
-
-
-# Folding ----------------------------------------------------------------------------------------------
-@dataclass
-class FoldTotals:
-    """
-    What folding did: ``accepted == removed + failed`` (the identifiers that were waiting).
-
-    :param requests: request ids folded (batches with a request id and accepted identifiers).
-    :param completed: of which Wooxy reported a final status.
-    :param unknown: of which Wooxy did not know the id (never sent, or older than 7 days).
-    :param timed_out: of which were still pending when the wait ended (timeout, or reading failed).
-    :param accepted: identifiers that were accepted and waiting.
-    :param removed: of which Wooxy confirmed removed.
-    :param failed: of which failed: a Wooxy error, no outcome, an unknown id or a timeout.
-    :param contact_errors: of the failed, those Wooxy reported with an error of its own.
-    :param batches_failed: batches that folding turned ``failed`` or ``partial``.
-    """
-
-    requests: int = 0
-    completed: int = 0
-    unknown: int = 0
-    timed_out: int = 0
-    accepted: int = 0
-    removed: int = 0
-    failed: int = 0
-    contact_errors: int = 0
-    batches_failed: int = 0
-
-    def to_dict(self) -> dict[str, int]:
-        return asdict(self)
+    """Whether a Wooxy request status is final."""
+    return WOOXY_COMPLETION.is_final(status)
 
 
 def fold_outcomes(
@@ -283,368 +51,41 @@ def fold_outcomes(
     *,
     timeout_reason: str = REASON_TIMEOUT,
 ) -> tuple[list[dict[str, Any]], FoldTotals]:
-    """
-    Fold Wooxy's per-contact outcome into the batch records; the input is not modified.
-
-    A record is folded when it has a ``request_id`` and ``accepted > 0``; its ``accepted`` goes to 0 and
-    every count still adds up to its ``size``:
-
-    * final status: identifiers in the request's ``success`` list become ``removed``; those in its
-      ``errors`` become ``failed`` with Wooxy's ``humanError``; those it mentions neither way become
-      ``failed`` with :data:`REASON_NO_OUTCOME`;
-    * unknown or expired id: every accepted identifier becomes ``failed`` (:data:`REASON_UNKNOWN`);
-    * still pending (in ``timed_out_ids``, a non-final status, or no status at all): every accepted
-      identifier becomes ``failed`` with ``timeout_reason``.
-
-    Matching a Wooxy contact (``email``, ``phone``, ``userId``) to an identifier sent in that batch is
-    case-insensitive on email, exact on phone and user id. This needs the batch's identifiers:
-    ``record["identifiers"]`` (kind -> list, as the operator keeps them for Wooxy batches it waits
-    for). A record without them is folded from Wooxy's counts alone (``removed`` = its successes, the
-    rest ``failed``), and only the failed identifiers Wooxy names can be listed.
-
-    A folded record's ``status`` becomes ``ok`` (nothing failed), ``partial`` (some identifiers failed)
-    or ``failed`` (unknown id or timeout); ``error`` gets a short summary, ``identifiers`` the failed
-    identifiers for re-queueing (``None`` when ``ok``), ``contact_errors`` one entry per failed
-    identifier (``kind``, ``identifier``, ``reason``: Wooxy's ``humanError`` or ours, ``vendor_error``:
-    Wooxy's ``error`` code), and ``vendor_counts`` the request's status and counts.
-
-    :param batch_results: the operator's batch records (``BatchResult.to_dict()``).
-    :param statuses: request id -> ``WooxyRequestStatus`` or :func:`status_to_dict`'s dict.
-    :param unknown_ids: request ids Wooxy did not know.
-    :param timed_out_ids: request ids still pending when the wait ended.
-    :param timeout_reason: the reason recorded for pending requests.
-    :return: the new records, and what folding did.
-    """
-    unknown = set(unknown_ids)
-    timed_out = set(timed_out_ids)
-    totals = FoldTotals()
-    folded = []
-    for original in batch_results:
-        record = dict(original)  # a new record; nested values are replaced, never modified
-        request_id = record.get("request_id")
-        accepted = _count(record.get("accepted"))
-        if not request_id or accepted == 0:
-            folded.append(record)
-            continue
-        totals.requests += 1
-        totals.accepted += accepted
-        status = statuses.get(request_id)
-        status = status_to_dict(status) if status is not None else None
-        if request_id in unknown:
-            totals.unknown += 1
-            _fail_whole_batch(record, accepted, REASON_UNKNOWN)
-        elif request_id in timed_out or status is None or not is_final(status["status"]):
-            totals.timed_out += 1
-            last = status["status"] if status is not None else None
-            _fail_whole_batch(record, accepted, timeout_reason + (f" (last status: {last})" if last else ""))
-        else:
-            totals.completed += 1
-            totals.contact_errors += _fold_final(record, accepted, status)
-        totals.removed += record["removed"] - _count(original.get("removed"))
-        totals.failed += record["failed"] - _count(original.get("failed"))
-        if record["status"] in _FAILED_STATUSES and original.get("status") not in _FAILED_STATUSES:
-            totals.batches_failed += 1
-        _check_record(record)
-        folded.append(record)
-    return folded, totals
+    """:func:`~airflow_contact_removal.completion.folding.fold_outcomes` with Wooxy's rules."""
+    return folding.fold_outcomes(
+        batch_results,
+        statuses,
+        unknown_ids,
+        timed_out_ids,
+        timeout_reason=timeout_reason,
+        rules=WOOXY_COMPLETION,
+    )
 
 
-def _fail_whole_batch(record: dict[str, Any], accepted: int, reason: str) -> None:
-    record["accepted"] = 0
-    record["failed"] = _count(record.get("failed")) + accepted
-    record["status"] = "failed"
-    record["error"] = _join(record.get("error"), reason)
-    record["contact_errors"] = []
-    if not record.get("identifiers"):
-        record["identifiers"] = None
-        record["note"] = _join(
-            record.get("note"), "the batch's identifiers were not kept: re-queue from the input"
-        )
-
-
-def _fold_final(record: dict[str, Any], accepted: int, status: dict[str, Any]) -> int:
-    """Fold one final request into its record; return how many failures carry a Wooxy error."""
-    successes = status["successes"]
-    errors = status["errors"]
-    sent = record.get("identifiers")
-    if sent:
-        removed, failures, strays = _match(sent, successes, errors)
-    else:
-        removed, failures, strays = len(successes), [_failure_of_error(item) for item in errors], 0
-        record["note"] = _join(
-            record.get("note"), "the batch's identifiers were not kept: counted from Wooxy's report"
-        )
-    removed = min(removed, accepted)
-    failed = accepted - removed
-    unnamed = failed - len(failures)
-    if unnamed > 0 and not sent:
-        record["note"] = _join(record.get("note"), f"{unnamed} failed identifier(s) were not named by Wooxy")
-    if strays:
-        record["note"] = _join(
-            record.get("note"), f"Wooxy reported {strays} contact(s) not sent in this batch"
-        )
-
-    record["accepted"] = 0
-    record["removed"] = _count(record.get("removed")) + removed
-    record["failed"] = _count(record.get("failed")) + failed
-    record["contact_errors"] = failures
-    record["vendor_counts"] = {
-        **(record.get("vendor_counts") or {}),
-        "request_status": status["status"],
-        "success": len(successes),
-        "errors": len(errors),
-    }
-    if record["failed"] == 0:
-        record["status"] = "ok"
-        record["identifiers"] = None
-        return 0
-    record["status"] = "partial"
-    requeue: dict[str, list[str]] = {}
-    for failure in failures:
-        if failure["identifier"] is not None:
-            requeue.setdefault(failure["kind"], []).append(failure["identifier"])
-    record["identifiers"] = requeue or None
-    if failed:
-        reasons = Counter(failure["reason"] for failure in failures)
-        if unnamed > 0:
-            reasons[REASON_NO_OUTCOME] += unnamed
-        detail = "; ".join(f"{reason} ({count})" for reason, count in reasons.most_common(5))
-        summary = f"Wooxy request {status['status']}: {failed} of {accepted} identifier(s) failed: {detail}"
-        record["error"] = _join(record.get("error"), summary[:500])
-    return sum(1 for failure in failures if failure["vendor_error"] or failure["reason"] != REASON_NO_OUTCOME)
-
-
-def _match(
-    sent: Mapping[str, list[str]], successes: list[Mapping[str, Any]], errors: list[Mapping[str, Any]]
-) -> tuple[int, list[dict[str, Any]], int]:
-    """Match the batch's identifiers to Wooxy's contacts: (removed count, failures, stray contacts)."""
-    success_keys = {key for contact in successes for key in _contact_keys(contact)}
-    error_by_key: dict[tuple[str, str], Mapping[str, Any]] = {}
-    for item in errors:
-        for key in _contact_keys(item.get("contact")):
-            error_by_key.setdefault(key, item)
-    sent_keys = set()
-    removed = 0
-    failures = []
-    for kind, values in sent.items():
-        for value in values or []:
-            key = _key(CONTACT_FIELDS.get(kind), value)
-            sent_keys.add(key)
-            if key in error_by_key:
-                # Reported both ways: failed is the safe side (it is re-queued, and repeating is harmless).
-                item = error_by_key[key]
-                failures.append(_failure(kind, value, item.get("human_error") or item.get("error"), item))
-            elif key in success_keys:
-                removed += 1
-            else:
-                failures.append(_failure(kind, value, REASON_NO_OUTCOME, None))
-    reported = [item for item in successes] + [item.get("contact") for item in errors]
-    strays = sum(1 for contact in reported if not set(_contact_keys(contact)) & sent_keys)
-    return removed, failures, strays
-
-
-def _failure(
-    kind: str, identifier: str | None, reason: Any, item: Mapping[str, Any] | None
-) -> dict[str, Any]:
-    vendor_error = item.get("error") if item is not None else None
-    return {
-        "kind": kind,
-        "identifier": identifier,
-        "reason": str(reason or "Wooxy reported an error")[:300],
-        "vendor_error": str(vendor_error)[:300] if vendor_error is not None else None,
-    }
-
-
-def _failure_of_error(item: Mapping[str, Any]) -> dict[str, Any]:
-    """A failure from a Wooxy error alone (no identifiers kept): the contact names the identifier."""
-    contact = item.get("contact") if isinstance(item.get("contact"), Mapping) else {}
-    for contact_field, kind in _KIND_OF_FIELD.items():
-        value = contact.get(contact_field)
-        if isinstance(value, str) and value:
-            return _failure(kind, value, item.get("human_error") or item.get("error"), item)
-    return _failure("unknown", None, item.get("human_error") or item.get("error"), item)
-
-
-def _key(contact_field: str | None, value: Any) -> tuple[str, str] | None:
-    if contact_field is None or not isinstance(value, str) or not value:
-        return None
-    return (contact_field, value.lower() if contact_field == "email" else value)
-
-
-def _contact_keys(contact: Any) -> list[tuple[str, str]]:
-    if not isinstance(contact, Mapping):
-        return []
-    keys = [_key(contact_field, contact.get(contact_field)) for contact_field in _KIND_OF_FIELD]
-    return [key for key in keys if key is not None]
-
-
-def _check_record(record: Mapping[str, Any]) -> None:
-    total = sum(_count(record.get(name)) for name in ("removed", "not_found", "accepted", "failed"))
-    if total != _count(record.get("size")):
-        raise AssertionError(
-            f"batch {record.get('index')}: counts add up to {total}, size is {record.get('size')}"
-        )
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _join(first: str | None, second: str) -> str:
-    return f"{first}; {second}" if first else second
-
-
-# The whole run ---------------------------------------------------------------------------------------
 def folded_summary(
     summary: Mapping[str, Any] | None,
     batch_results: Sequence[Mapping[str, Any]],
     totals: FoldTotals | None = None,
 ) -> dict[str, Any]:
-    """
-    The run's summary after folding, in the operator's shape; raises ``AssertionError`` if the
-    accounting identity does not hold.
-
-    * With the operator's ``summary`` and the fold's ``totals``: the fold's moves are applied to it
-      (``accepted`` down, ``removed`` and ``failed`` up). The records may then be a subset of the run's
-      (the operator keeps XCom small by dropping ``ok`` records): the totals stay right, and any
-      ``accepted`` left over is what no record or request id covered.
-    * Otherwise the bucket totals are recomputed from ``batch_results``; ``requested``, ``invalid``
-      and ``duplicates`` come from ``summary`` when given, else ``requested`` is the sum of the sizes.
-
-    :param summary: the operator's summary (``RemovalSummary.to_dict()``), or ``None``.
-    :param batch_results: the folded batch records.
-    :param totals: what folding did (:func:`fold_outcomes`).
-    """
-    kept = {name: value for name, value in (summary or {}).items() if name in _SUMMARY_FIELDS}
-    kept.setdefault("vendor", "wooxy")
-    kept.setdefault("operation", "remove_from_list")
-    kept.setdefault("confirmation", "asynchronous")
-    if summary is not None and totals is not None:
-        result = RemovalSummary(**kept)
-        result.accepted -= totals.accepted
-        result.removed += totals.removed
-        result.failed += totals.failed
-        result.batches_failed += totals.batches_failed
-        result.check()
-        return result.to_dict()
-    for name in ("removed", "not_found", "accepted", "failed", "batches", "batches_failed", "planned"):
-        kept.pop(name, None)
-    if summary is None:
-        kept["requested"] = sum(_count(record.get("size")) for record in batch_results)
-    result = RemovalSummary(**kept)
-    for record in batch_results:
-        result.add(BatchResult(**{name: value for name, value in record.items() if name in _BATCH_FIELDS}))
-    result.check()
-    return result.to_dict()
+    """:func:`~airflow_contact_removal.completion.folding.folded_summary` with Wooxy's rules."""
+    return folding.folded_summary(summary, batch_results, totals, rules=WOOXY_COMPLETION)
 
 
-def records_for_requests(
-    request_ids: Sequence[str],
-    statuses: Mapping[str, Any],
-    unknown_ids: Iterable[str] = (),
-    *,
-    pending_reason: str = REASON_TIMEOUT,
-    first_index: int = 0,
-) -> list[dict[str, Any]]:
-    """
-    Batch records for request ids given without the operator's ``batch_results`` (the removal ran
-    elsewhere): one per id, ``accepted`` = the contacts Wooxy reports for it, ready for
-    :func:`fold_outcomes`. An unknown id, or one without a final status, gets a record of size 0
-    marked ``failed`` with the reason: what it held cannot be known.
-    """
-    unknown = set(unknown_ids)
-    records = []
-    for index, request_id in enumerate(request_ids, start=first_index):
-        status = statuses.get(request_id)
-        status = status_to_dict(status) if status is not None else None
-        if request_id in unknown or status is None or not is_final(status["status"]):
-            reason = REASON_UNKNOWN if request_id in unknown else pending_reason
-            record = BatchResult(index, 0, "failed", {}, request_id=request_id, error=reason).to_dict()
-        else:
-            size = len(status["successes"]) + len(status["errors"])
-            record = BatchResult(index, size, "ok", {}, accepted=size, request_id=request_id).to_dict()
-        record["note"] = "batch records rebuilt from Wooxy's report: the removal ran in another task"
-        records.append(record)
-    return records
-
-
-@dataclass
-class WooxyCompletion:
-    """
-    A finished wait, folded: the new batch records and summary (the operator's shapes), what folding
-    did, and the state the wait ended in.
-    """
-
-    batch_results: list[dict[str, Any]]
-    summary: dict[str, Any]
-    totals: FoldTotals
-    state: WooxyPollState
-
-    @property
-    def timed_out(self) -> bool:
-        return bool(self.totals.timed_out) and self.state.error is None
-
-    def message(self) -> str:
-        """One line for logs and errors: counts only, no request ids, no identifiers."""
-        totals = self.totals
-        text = (
-            f"Wooxy outcome of {totals.accepted} accepted identifier(s) in {totals.requests} request(s): "
-            f"{totals.removed} removed, {totals.failed} failed, "
-            # the summary's batches_failed: batches with any failed identifier (failed or partial)
-            f"{totals.batches_failed} batch(es) with failures (failed or partial)"
-        )
-        details = []
-        if totals.contact_errors:
-            details.append(f"{totals.contact_errors} with a Wooxy error")
-        if totals.unknown:
-            details.append(f"{totals.unknown} request(s) {REASON_UNKNOWN}")
-        if totals.timed_out:
-            reason = f"could not read the status ({self.state.error})" if self.state.error else "timed out"
-            details.append(f"{totals.timed_out} request(s) {reason}")
-        return text + (f" ({'; '.join(details)})" if details else "")
-
-
-def complete(
-    batch_results: Sequence[Mapping[str, Any]] | None,
-    summary: Mapping[str, Any] | None,
-    state: WooxyPollState,
-    statuses: Mapping[str, Any],
-) -> WooxyCompletion:
-    """
-    Fold a finished wait into the run's records and summary.
-
-    :param batch_results: the operator's batch records, or ``None``. A request id of ``state`` that no
-        record carries gets a record rebuilt from Wooxy's report (:func:`records_for_requests`).
-    :param summary: the operator's summary, or ``None`` (see :func:`folded_summary`).
-    :param state: where the wait ended; its pending ids are folded as timed out (or, when
-        ``state.error`` is set, as "could not read Wooxy's status").
-    :param statuses: the full statuses (with per-contact results) of the final requests. A request the
-        state calls final but that is missing here (it expired in between) counts as unknown.
-    """
-    unknown = list(state.unknown_ids) + [i for i in state.final_ids if i not in statuses]
-    statuses = dict(statuses)
-    for request_id in state.pending_ids:
-        # The last status seen, so a timed-out batch says what Wooxy was still doing.
-        if request_id not in statuses and state.statuses.get(request_id):
-            statuses[request_id] = {"request_id": request_id, "status": state.statuses[request_id]}
-    reason = (f"could not read Wooxy's status: {state.error}" if state.error else REASON_TIMEOUT)[:300]
-    records = [dict(record) for record in batch_results or []]
-    covered = {record.get("request_id") for record in records}
-    uncovered = [request_id for request_id in state.request_ids if request_id not in covered]
-    next_index = max((_count(record.get("index")) for record in records), default=-1) + 1
-    rebuilt = records_for_requests(
-        uncovered, statuses, unknown, pending_reason=reason, first_index=next_index
-    )
-    folded, totals = fold_outcomes(
-        records + rebuilt, statuses, unknown, state.pending_ids, timeout_reason=reason
-    )
-    for record in rebuilt:
-        # A rebuilt record of an unknown or pending request holds nothing to fold: count the request here.
-        if record["status"] == "failed":
-            totals.requests += 1
-            totals.batches_failed += 1
-            if record["request_id"] in unknown:
-                totals.unknown += 1
-            else:
-                totals.timed_out += 1
-    return WooxyCompletion(folded, folded_summary(summary, folded, totals), totals, state)
+__all__ = [
+    "CONTACT_FIELDS",
+    "FINAL_STATUSES",
+    "REASON_NO_OUTCOME",
+    "REASON_TIMEOUT",
+    "REASON_UNKNOWN",
+    "FoldTotals",
+    "WooxyCompletion",
+    "WooxyPollState",
+    "batch_records_from",
+    "chunked",
+    "complete",
+    "fold_outcomes",
+    "folded_summary",
+    "is_final",
+    "request_ids_from",
+    "status_to_dict",
+]

@@ -18,6 +18,17 @@ HOOKS_BY_CONN_TYPE: dict[str, type[ContactRemovalHook]] = {
 }
 
 
+def register_hook(hook_class: type[ContactRemovalHook]) -> type[ContactRemovalHook]:
+    """
+    Make a hook reachable from its connection type (e.g. a vendor defined outside this package).
+
+    :param hook_class: a :class:`ContactRemovalHook` subclass with its ``conn_type``.
+    :return: the class, so this can decorate it.
+    """
+    HOOKS_BY_CONN_TYPE[hook_class.conn_type] = hook_class
+    return hook_class
+
+
 def get_removal_hook(conn_id: str, **hook_kwargs) -> ContactRemovalHook:
     """
     The hook for a connection, chosen by the connection's type.
@@ -46,4 +57,5 @@ __all__ = [
     "MigmaHook",
     "WooxyHook",
     "get_removal_hook",
+    "register_hook",
 ]

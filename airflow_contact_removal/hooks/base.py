@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import requests
 from airflow.sdk import BaseHook
 
+from airflow_contact_removal.completion.outcome import CompletionRules, RequestRead
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, VendorAPIError
 from airflow_contact_removal.hooks.breaker import DEFAULT_BREAKER_FAILURES, CircuitBreaker
 from airflow_contact_removal.hooks.errors import (
@@ -773,6 +774,22 @@ class ContactRemovalHook(BaseHook):
             f"host reachable (HTTP {response.status_code} to an unauthenticated HEAD); key not verified: "
             f"{self.hook_name} documents no read-only call, and a removal call is never used as a test"
         )
+
+    # Asynchronous confirmation -------------------------------------------------------------------
+    # A hook whose ``confirmation`` is ``asynchronous`` (its answer only says "accepted") also gives
+    # the rules its statuses are read by and a read of request ids; the generic completion pipeline
+    # (airflow_contact_removal.completion, its trigger and sensor) does the rest.
+    #: the vendor's status words, contact fields and retention (``None``: it confirms synchronously).
+    completion_rules: ClassVar[CompletionRules | None] = None
+
+    def read_requests(self, request_ids: list[str]) -> RequestRead:
+        """
+        What became of these requests: at most ``completion_rules.max_ids_per_read`` ids per call,
+        through this hook's transport (retries, rate limiter, in-flight slots).
+
+        :param request_ids: request ids the vendor returned when it accepted removals.
+        """
+        raise NotImplementedError(f"{type(self).__name__} confirms synchronously: nothing to read later")
 
 
 def _backoff(attempts: int) -> float:

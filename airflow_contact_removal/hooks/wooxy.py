@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from airflow_contact_removal.completion.outcome import CompletionRules, RequestRead
 from airflow_contact_removal.connection_form import form_methods
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, VendorAPIError
 from airflow_contact_removal.hooks.base import (
@@ -25,6 +26,20 @@ from airflow_contact_removal.results import BatchOutcome
 WOOXY_MAX_RECORDS = 100
 #: The most ids in one ``request/find`` call.
 WOOXY_MAX_FIND_IDS = 100
+#: How Wooxy's request statuses read. Its pages do not list request statuses; the sandbox uses
+#: ``queued`` then ``completed``. A status is final only when it is in this known set: an unknown status
+#: keeps us waiting (bounded by the timeout), where treating it as final could close a request Wooxy has
+#: not processed yet. Wooxy keeps a request 7 days.
+WOOXY_COMPLETION = CompletionRules(
+    vendor="wooxy",
+    label="Wooxy",
+    final_statuses=frozenset({"completed", "done", "processed", "finished", "failed", "error"}),
+    contact_fields={"emails": "email", "phone_numbers": "phone", "user_ids": "userId"},
+    caseless_fields=frozenset({"email"}),
+    unknown_reason="request id unknown or older than 7 days",
+    max_ids_per_read=WOOXY_MAX_FIND_IDS,
+    operation=REMOVE_FROM_LIST,
+)
 # A well-formed request id that no request has: asking for it reads nothing and changes nothing.
 _PROBE_REQUEST_ID = "000000000000000000000000"
 #: Wooxy's documented method errors that hold for every request of a run: the list does not exist,
@@ -105,6 +120,7 @@ class WooxyHook(ContactRemovalHook):
     max_in_flight = 10
     default_in_flight = 10
     confirmation = "asynchronous"
+    completion_rules = WOOXY_COMPLETION
     batch_options = ("webhook_uri",)
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
@@ -227,6 +243,11 @@ class WooxyHook(ContactRemovalHook):
             errors=[str(error)[:300] for error in errors] if isinstance(errors, list) else [],
             attempts=response.attempts,
         )
+
+    def read_requests(self, request_ids: list[str]) -> RequestRead:
+        """The asynchronous-confirmation read (see :class:`ContactRemovalHook`): ``request/find``."""
+        result = self.request_status(request_ids)
+        return RequestRead(requests=result.requests, unknown_ids=result.unknown_ids)
 
     def remove_batch(
         self,

@@ -11,19 +11,18 @@ from airflow.sdk import BaseOperator
 from airflow_contact_removal._compat import conf
 from airflow_contact_removal.budget import enforce_share
 from airflow_contact_removal.checkpoint import Checkpoint, checkpoint_file, default_checkpoint_folder
+from airflow_contact_removal.completion.folding import request_ids_from
+from airflow_contact_removal.completion.wait import finish_from_event, rules_of, wait_for_requests
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, ContactRemovalError
 from airflow_contact_removal.files import FileIdentifiers, JsonLinesWriter, check_outputs
 from airflow_contact_removal.hooks import get_removal_hook
 from airflow_contact_removal.hooks.base import REMOVE_CONTACTS, REMOVE_FROM_LIST
-from airflow_contact_removal.hooks.wooxy import WooxyHook
 from airflow_contact_removal.redaction import HidesIdentifierFields, revealed
 from airflow_contact_removal.removal import RemovalReport, RemovalRequest, report_of, run_removal
 from airflow_contact_removal.results import XCOM_LIMIT_BYTES, fit_for_xcom, json_size
 from airflow_contact_removal.sharding import Shard, shard_numbers
 from airflow_contact_removal.stopping import StopSignal
-from airflow_contact_removal.triggers.wooxy import WooxyRequestTrigger
-from airflow_contact_removal.wooxy_completion import request_ids_from
-from airflow_contact_removal.wooxy_wait import finish_from_event, wait_for_requests
+from airflow_contact_removal.triggers.completion import RequestCompletionTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -475,9 +474,10 @@ class RemoveFromListOperator(_ContactRemovalOperator):
         hook = get_removal_hook(self.conn_id)
         if not self.wait_for_completion or hook.confirmation != "asynchronous" or self.dry_run:
             return super().execute(context)
+        label = rules_of(hook).label
         if self.results_path:
             raise ContactRemovalConfigError(
-                "wait_for_completion keeps each batch's identifiers to fold Wooxy's outcome into; "
+                f"wait_for_completion keeps each batch's identifiers to fold {label}'s outcome into; "
                 "it cannot be combined with results_path yet"
             )
         poll_interval = _seconds(self.poll_interval, "poll_interval")
@@ -496,14 +496,16 @@ class RemoveFromListOperator(_ContactRemovalOperator):
             # Nothing to re-send on resume: the records (with their identifiers) wait in XCom.
             context["ti"].xcom_push(key="accepted_batches", value=records)
             context["ti"].xcom_push(key="summary", value=summary)
-            # Not "0 failed": the outcome, and so batches_failed, is only known once Wooxy has processed them.
+            # Not "0 failed": the outcome, and so batches_failed, is only known once the vendor has
+            # processed them.
             self.log.info(
-                "Every batch was accepted; deferring until Wooxy has processed %d request(s), "
+                "Every batch was accepted; deferring until %s has processed %d request(s), "
                 "then counting batches with failures (failed or partial)",
+                label,
                 len(request_ids),
             )
             self.defer(
-                trigger=WooxyRequestTrigger(
+                trigger=RequestCompletionTrigger(
                     conn_id=self.conn_id,
                     request_ids=request_ids,
                     poll_interval=poll_interval,
@@ -515,7 +517,8 @@ class RemoveFromListOperator(_ContactRemovalOperator):
             )
         if self.deferrable:
             self.log.warning(
-                "The accepted batches are too large to wait in XCom; waiting for Wooxy in the worker instead"
+                "The accepted batches are too large to wait in XCom; waiting for %s in the worker instead",
+                label,
             )
         completion = wait_for_requests(
             hook,
@@ -529,11 +532,11 @@ class RemoveFromListOperator(_ContactRemovalOperator):
         return self._finish(context, completion.summary, completion.batch_results, None)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Resume after Wooxy's trigger: fold the outcome in. Never sends a removal again."""
+        """Resume after the completion trigger: fold the outcome in. Never sends a removal again."""
         ti = context["ti"]
         records = ti.xcom_pull(task_ids=self.task_id, key="accepted_batches", map_indexes=ti.map_index)
         summary = ti.xcom_pull(task_ids=self.task_id, key="summary", map_indexes=ti.map_index)
-        hook = WooxyHook(self.conn_id)
+        hook = get_removal_hook(self.conn_id)
         enforce_share(hook, pool=self.pool, pool_slots=self.pool_slots)
         completion = finish_from_event(hook, records, summary, event)
         self.log.info(completion.message())

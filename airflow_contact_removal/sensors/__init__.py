@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from airflow_contact_removal.sensors.completion import RequestCompletionSensor
 from airflow_contact_removal.sensors.wooxy import WooxyRequestSensor
 
-__all__ = ["WooxyRequestSensor"]
+__all__ = ["RequestCompletionSensor", "WooxyRequestSensor"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from airflow_contact_removal.triggers.completion import RequestCompletionTrigger
 from airflow_contact_removal.triggers.wooxy import WooxyRequestTrigger
 
-__all__ = ["WooxyRequestTrigger"]
+__all__ = ["RequestCompletionTrigger", "WooxyRequestTrigger"]

@@ -10,7 +10,7 @@ import pytest
 from airflow_contact_removal._compat import TaskDeferred
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, ContactRemovalError
 from airflow_contact_removal.operators import RemoveFromListOperator
-from airflow_contact_removal.triggers.wooxy import WooxyRequestTrigger
+from airflow_contact_removal.triggers.completion import RequestCompletionTrigger
 from tests.operators.conftest import FakeTaskInstance
 
 pytestmark = pytest.mark.integration
@@ -63,7 +63,7 @@ def test_deferring_then_resuming_folds_the_outcome_and_sends_nothing_again(sandb
     with pytest.raises(TaskDeferred) as deferred:
         task.execute(context)
     trigger = deferred.value.trigger
-    assert isinstance(trigger, WooxyRequestTrigger)
+    assert isinstance(trigger, RequestCompletionTrigger)
     assert deferred.value.method_name == "execute_complete"
     assert len(trigger.request_ids) == 2
     assert sandbox.api_key("wooxy") not in repr(trigger.serialize())

@@ -18,7 +18,7 @@ from airflow_contact_removal.budget import account_pool_args
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, VendorAPIError
 from airflow_contact_removal.hooks.wooxy import WooxyHook
 from airflow_contact_removal.sensors import WooxyRequestSensor
-from airflow_contact_removal.triggers import WooxyRequestTrigger
+from airflow_contact_removal.triggers import RequestCompletionTrigger
 from airflow_contact_removal.wooxy_completion import REASON_TIMEOUT, REASON_UNKNOWN, folded_summary
 from tests.conftest import set_connection
 from tests.wooxy_completion.conftest import FakeTaskInstance
@@ -265,7 +265,7 @@ def test_deferrable_checks_once_then_defers_to_the_trigger(requests_mock, contex
         task.execute(context)
 
     trigger = deferred.value.trigger
-    assert isinstance(trigger, WooxyRequestTrigger)
+    assert isinstance(trigger, RequestCompletionTrigger)
     assert deferred.value.method_name == "execute_complete"
     _, kwargs = trigger.serialize()
     assert kwargs["request_ids"] == [A, B] and kwargs["poll_interval"] == 45

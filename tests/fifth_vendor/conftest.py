@@ -1,0 +1,26 @@
+"""Parcel is registered here only: the provider's code is not changed for a fifth vendor."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_contact_removal.hooks import HOOKS_BY_CONN_TYPE, register_hook
+from tests.conftest import set_connection
+from tests.fifth_vendor.fake_api import KEY, FakeParcel
+from tests.fifth_vendor.hook import ParcelHook
+
+MEMBERS = [f"user{i}@example.com" for i in range(7)]
+
+
+@pytest.fixture(autouse=True)
+def parcel_registered(monkeypatch):
+    monkeypatch.setitem(HOOKS_BY_CONN_TYPE, ParcelHook.conn_type, ParcelHook)
+    register_hook(ParcelHook)
+    set_connection(monkeypatch, "parcel_default", conn_type="parcel", password=KEY)
+
+
+@pytest.fixture
+def parcel(requests_mock) -> FakeParcel:
+    fake = FakeParcel(MEMBERS)
+    fake.install(requests_mock)
+    return fake
