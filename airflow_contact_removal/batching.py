@@ -196,8 +196,10 @@ _NOT_SENT = object()
 _ABANDONED = object()
 
 #: Seconds the senders' requests in flight get to finish once Airflow stops the task; then they are
-#: abandoned (accounted as failed, safe to re-send) and the task ends.
-ABANDON_AFTER_S = 3.0
+#: abandoned (accounted as failed, safe to re-send), their connections closed, and the task ends.
+#: Short: Airflow's own time-out already ran, and whatever it allows after it is the task's to use
+#: for pushing the accounting, not for waiting on a vendor.
+ABANDON_AFTER_S = 1.5
 #: How often the calling thread looks at the stop signal while it waits for results.
 _POLL_S = 0.2
 
