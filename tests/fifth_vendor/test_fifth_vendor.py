@@ -6,8 +6,8 @@ import asyncio
 import json
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
+from airflow_contact_removal._compat import AirflowFailException, TaskDeferred
 from airflow_contact_removal.hooks import get_removal_hook
 from airflow_contact_removal.operators import RemoveContactsOperator, RemoveFromListOperator
 from airflow_contact_removal.sensors import RequestCompletionSensor
