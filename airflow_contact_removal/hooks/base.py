@@ -1,19 +1,18 @@
-"""The hook every vendor hook is built on: connection, session, retries, rate limit, errors, secrets.
+"""The vendor interface every vendor hook is built on: the connection, its settings, and the questions
+the operators ask (operations, identifier kinds, limits, :meth:`~ContactRemovalHook.remove_batch`,
+confirmation).
 
 A vendor hook only says what is particular to its vendor: its connection type and default base URL,
-its auth header, its limits, the requests it sends and how to read the answers. Everything else is
-here, written once.
+its auth header, its limits, the requests it sends and how to read the answers. Sending them (the
+session, retries, time bounds, in-flight slots, rate limit, breaker) is the hook's
+:class:`~airflow_contact_removal.hooks.client.VendorClient`, written once for every vendor.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import os
-import random
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import cached_property
 from typing import Any, ClassVar
 
@@ -23,21 +22,10 @@ from airflow.sdk import BaseHook
 from airflow_contact_removal.completion.outcome import CompletionRules, RequestRead
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, VendorAPIError
 from airflow_contact_removal.hooks.breaker import DEFAULT_BREAKER_FAILURES, CircuitBreaker
-from airflow_contact_removal.hooks.errors import (
-    _NOT_JSON,
-    _describe_body,
-    _json_or_none,
-    _scrub,
-    _short,
-    raise_attempt_error,
-    scrub_identifiers,
-)
-from airflow_contact_removal.hooks.rate_limit import InFlightSlots, RateLimiter, _Slot
-from airflow_contact_removal.hooks.retry import (
-    RETRYABLE_STATUSES,
-    TransientFailure,
-    retry_after_from_headers,
-)
+from airflow_contact_removal.hooks.client import USER_AGENT, VendorClient, VendorResponse
+from airflow_contact_removal.hooks.errors import _scrub, _short, scrub_identifiers
+from airflow_contact_removal.hooks.rate_limit import InFlightSlots, RateLimiter
+from airflow_contact_removal.hooks.retry import retry_after_from_headers
 from airflow_contact_removal.hooks.settings import (
     HookSettings,
     _Secret,
@@ -49,10 +37,9 @@ from airflow_contact_removal.hooks.settings import (
     read_extras,
     verify_of,
 )
-from airflow_contact_removal.hooks.transport import Attempt, IOWorkers, TrackedAdapter, drain_timeout
+from airflow_contact_removal.hooks.transport import IOWorkers
 from airflow_contact_removal.identifiers import DEFAULT_NORMALISERS
 from airflow_contact_removal.results import BatchOutcome
-from airflow_contact_removal.stopping import raise_if_stopped
 from airflow_contact_removal.vocabulary import Confirmation, Operation
 
 #: Kept importable from here: the transport's and the settings' names existing code imports.
@@ -75,27 +62,9 @@ try:  # Airflow 3: tells both the task process and its supervisor to mask the va
 except ImportError:  # pragma: no cover - older task SDKs
     from airflow.sdk.execution_time.secrets_masker import mask_secret  # type: ignore[no-redef]
 
-USER_AGENT = "airflow-provider-contact-removal/0.1.0"
-
 #: Operation names shared by the hooks and operators.
 REMOVE_CONTACTS = Operation.REMOVE_CONTACTS
 REMOVE_FROM_LIST = Operation.REMOVE_FROM_LIST
-
-
-@dataclass(frozen=True)
-class VendorResponse:
-    """A successful HTTP answer (status below 400) with its JSON body already parsed."""
-
-    status_code: int
-    body: Any
-    headers: Mapping[str, str]
-    attempts: int
-    #: the JSON body that was sent, to take its identifiers out of any vendor text (never shown).
-    sent: Any = field(default=None, repr=False, compare=False)
-
-    @property
-    def request_id(self) -> str | None:
-        return self.headers.get("X-Request-Id") or self.headers.get("Request-Id")
 
 
 class ContactRemovalHook(BaseHook):
@@ -267,39 +236,42 @@ class ContactRemovalHook(BaseHook):
 
     # Transport --------------------------------------------------------------------------------------
     @cached_property
+    def client(self) -> VendorClient:
+        """This hook's HTTP client (session, in-flight slots, rate limiter, breaker), built on first use."""
+        return VendorClient(
+            self,
+            vendor=self.vendor,
+            settings=lambda: self.settings,
+            api_key=lambda: self._api_key,
+            max_in_flight=self.max_in_flight,
+            sleep=self._sleep,
+            log=self.log,
+        )
+
+    # The client's parts, reachable from the hook as before.
+    @property
     def session(self) -> requests.Session:
-        """One session per hook, its pool sized for the most requests this vendor allows in flight."""
-        session = requests.Session()
-        # Room for the requests an abandoned attempt still holds on top of those in flight.
-        adapter = TrackedAdapter(pool_connections=2, pool_maxsize=max(self.max_in_flight, 1), max_retries=0)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
-        # requests re-reads the proxy and CA-bundle environment variables on every request (a scan of
-        # the whole environment, ~0.4 ms each time). Read them once, for this hook's base URL, and
-        # keep honouring them: HTTPS_PROXY / NO_PROXY and REQUESTS_CA_BUNDLE work as usual.
-        session.proxies.update(requests.utils.get_environ_proxies(self.settings.base_url))
-        verify = self.settings.verify
-        if verify is True:
-            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-        session.verify = verify
-        session.trust_env = False
-        return session
+        return self.client.session
 
-    @cached_property
+    @property
     def in_flight(self) -> InFlightSlots:
-        """At most :attr:`max_in_flight` requests of this hook on the wire, counting abandoned ones."""
-        return InFlightSlots(self.max_in_flight)
+        return self.client.in_flight
 
-    @cached_property
+    @property
     def breaker(self) -> CircuitBreaker:
-        """Shared by every sender of this hook: after sustained transient failure, nothing is sent."""
-        return CircuitBreaker(self.settings.breaker_failures)
+        return self.client.breaker
 
-    @cached_property
+    @property
     def io_workers(self) -> IOWorkers:
-        """The threads that carry this hook's attempts (see :mod:`~airflow_contact_removal.hooks.transport`)."""
-        return IOWorkers(f"{self.vendor or 'hook'}")
+        return self.client.io_workers
+
+    @property
+    def rate_limiter(self) -> RateLimiter:
+        return self.client.rate_limiter
+
+    @rate_limiter.setter
+    def rate_limiter(self, limiter: RateLimiter) -> None:
+        self.client.rate_limiter = limiter
 
     def abandon_in_flight(self) -> int:
         """
@@ -308,13 +280,8 @@ class ContactRemovalHook(BaseHook):
         For a task that is being stopped: the senders waiting for them get a connection error at
         once, and no retry starts once the caller has stopped them. Safe to call from any thread.
         """
-        workers = self.__dict__.get("io_workers")
-        return workers.abort() if workers is not None else 0
-
-    @cached_property
-    def rate_limiter(self) -> RateLimiter:
-        """Shared by every thread using this hook: spaces requests and holds all of them on a 429."""
-        return RateLimiter(self.settings.requests_per_second, sleep=self._sleep)
+        client = self.__dict__.get("client")
+        return client.abandon_in_flight() if client is not None else 0
 
     def limit_to_share(self, in_flight: int, requests_per_second: float | None) -> None:
         """
@@ -325,6 +292,9 @@ class ContactRemovalHook(BaseHook):
         self.max_in_flight = max(1, min(in_flight, type(self).max_in_flight))  # type: ignore[misc]
         self.default_in_flight = min(self.default_in_flight, self.max_in_flight)  # type: ignore[misc]
         self.settings = replace(self.settings, requests_per_second=requests_per_second)
+        # The client is built from the caps and settings on first use; one built earlier had the
+        # vendor's (no request has been sent yet, or this would be too late).
+        self.__dict__.pop("client", None)
 
     def auth_headers(self, api_key: str) -> dict[str, str]:
         """The vendor's auth header for ``api_key``."""
@@ -367,292 +337,17 @@ class ContactRemovalHook(BaseHook):
         headers: Mapping[str, str] | None = None,
     ) -> VendorResponse:
         """
-        Send one API request, retrying transient faults, and return the parsed answer.
+        Send one API request through this hook's :class:`~airflow_contact_removal.hooks.client.VendorClient`:
+        transient faults retried, bounded in attempts and in time, the answer parsed; see
+        :meth:`VendorClient.request <airflow_contact_removal.hooks.client.VendorClient.request>`.
 
-        Retried: 429 (waiting what ``Retry-After`` says and holding every sender of this hook),
-        500/502/503/504, connection errors and timeouts, with jittered exponential back-off (also
-        when ``Retry-After`` is zero or in the past), at most ``max_attempts`` times.
-
-        Bounded in time: one attempt ends ``read_timeout`` after the request started on an open
-        connection, however slowly the answer trickles in; the whole request, waits included, ends
-        within ``max_retry_time`` (the first attempt always gets its full time); a ``Retry-After``
-        longer than ``max_retry_after`` or than what is left of ``max_retry_time`` fails it at once.
-        After sustained transient failure across every sender (:class:`CircuitBreaker`) nothing is
-        sent any more.
-
-        Anything else below 200 or from 400 up is raised at once as :class:`VendorAPIError`, as is a
-        2xx whose body is not JSON and a TLS failure; ``stops_run`` says when no other request of the
-        run can succeed either (key refused, no permission, path not found, TLS). Neither the key,
-        the response body nor an identifier the vendor echoed back is ever logged or raised.
+        :param method: the HTTP method.
+        :param path: the path below the base URL.
+        :param json_body: the JSON body, if any.
+        :param headers: headers beyond the session's and the auth header.
+        :raises VendorAPIError: when the vendor refuses, or the retries give up.
         """
-        settings = self.settings
-        prepared = self._prepare(method, path, json_body, headers)
-        give_up_at = time.monotonic() + settings.max_retry_time
-        attempts = 0
-        while True:
-            self._check_breaker(attempts)
-            self._wait_for_turn(attempts, give_up_at)
-            slot = self._take_slot(attempts, give_up_at)
-            attempts += 1
-            started = time.monotonic()
-            try:
-                response = self._attempt(prepared, slot, attempts, give_up_at)
-            except TransientFailure as failure:
-                self._sleep(self._retry_or_give_up(failure, attempts, give_up_at, json_body))
-                continue
-            self.breaker.record_success()
-            break
-        if self.log.isEnabledFor(logging.DEBUG):
-            self.log.debug(
-                "%s %s -> HTTP %s in %.0f ms (attempt %d)",
-                method,
-                path,
-                response.status_code,
-                (time.monotonic() - started) * 1000,
-                attempts,
-            )
-        return self._read_answer(response, attempts, json_body)
-
-    # The steps of one request -----------------------------------------------------------------------
-    @property
-    def _drain_timeout(self) -> float:
-        # The I/O thread waits longer between bytes than the sender does: an attempt the sender gave
-        # up on keeps its slot until the vendor has really answered (see hooks/transport.py).
-        return drain_timeout(self.settings.read_timeout)
-
-    def _prepare(
-        self, method: str, path: str, json_body: Any, headers: Mapping[str, str] | None
-    ) -> requests.PreparedRequest:
-        """
-        The request, prepared once and sent as is on every attempt.
-
-        Session.request() would rebuild and re-merge it (headers, cookies, environment settings
-        through requests' slow Protocol isinstance checks) each time: ~0.15 ms per request, a tenth
-        of the client's CPU per batch. The session's headers, proxies and CA bundle are applied at
-        sending; its cookie jar is not (API-key auth needs none, and removal calls stay stateless).
-        """
-        prepared = requests.PreparedRequest()
-        prepared.prepare(
-            method=method,
-            url=f"{self.settings.base_url}{path}",
-            headers={
-                **self.session.headers,
-                "Content-Type": "application/json",
-                **(headers or {}),
-                **self.auth_headers(self._api_key.reveal()),
-            },
-            data=json.dumps(json_body, separators=(",", ":")) if json_body is not None else None,
-        )
-        return prepared
-
-    def _send_prepared(self, prepared: requests.PreparedRequest) -> requests.Response:
-        """Send ``prepared`` once, on an I/O thread (see :class:`Attempt`)."""
-        session = self.session
-        return session.send(
-            prepared,
-            timeout=(self.settings.connect_timeout, self._drain_timeout),
-            # A redirect would re-send the key (requests keeps custom headers such as
-            # Access-Token across hosts) and may turn the removal into a GET: a 3xx is an error.
-            allow_redirects=False,
-            verify=session.verify,
-            proxies=session.proxies,
-            stream=False,
-            cert=None,
-        )
-
-    def _check_breaker(self, attempts: int) -> None:
-        """Send nothing once the breaker is open (opened by this hook's other senders, before this
-        request's first attempt or while it waited to retry)."""
-        breaker = self.breaker
-        if breaker.is_open:
-            done = "gave up" if attempts else "not sent"
-            raise self._stopped(f"{done}: {breaker.reason}", attempts, retryable=True)
-
-    def _wait_for_turn(self, attempts: int, give_up_at: float) -> None:
-        """Wait for this request's turn at the rate limit, within what is left of ``max_retry_time``."""
-        turn_wait = max(give_up_at - time.monotonic(), 0.0)
-        rate = self.rate_limiter.requests_per_second
-        if attempts == 0 and rate:
-            # The first attempt always gets its turn at the rate, even with max_retry_time 0 (no
-            # retries): spacing the senders' requests is not retrying them.
-            turn_wait = max(turn_wait, (self.max_in_flight + 1) / rate)
-        if self.rate_limiter.acquire(limit=turn_wait) is None:
-            # A 429 holds every sender of the key for longer than this request may still wait.
-            raise self._stopped(
-                "not sent: the vendor holds every request of this key for longer than what is left "
-                "of max_retry_time",
-                attempts,
-                retryable=True,
-                status_code=429,
-            )
-
-    def _take_slot(self, attempts: int, give_up_at: float) -> _Slot:
-        """Take an in-flight slot; the run may have been stopped while this request waited for it."""
-        slot_wait = give_up_at - time.monotonic()
-        if attempts == 0:
-            # Slots are held only by requests on the wire, an abandoned one at most a drain timeout
-            # after it was abandoned: the first attempt may wait that long for one.
-            slot_wait = max(slot_wait, self._drain_timeout + self.settings.connect_timeout)
-        slot = self.in_flight.take(timeout=slot_wait)
-        if slot is None:
-            self.breaker.record_failure("no in-flight slot came free")
-            raise VendorAPIError(
-                "not sent: every in-flight slot is still held by requests the vendor has not "
-                "answered; gave up at max_retry_time",
-                vendor=self.vendor,
-                attempts=attempts,
-                retryable=True,
-            )
-        try:
-            raise_if_stopped(attempted=attempts > 0)  # the run stopped while this attempt waited
-        except BaseException:
-            slot.release()
-            raise
-        return slot
-
-    def _attempt(
-        self, prepared: requests.PreparedRequest, slot: _Slot, attempts: int, give_up_at: float
-    ) -> requests.Response:
-        """
-        One attempt on the wire, holding ``slot`` until its I/O is over: the answer, or
-        :class:`TransientFailure`, or a permanent :class:`VendorAPIError`.
-        """
-        settings = self.settings
-        attempt = Attempt(lambda: self._send_prepared(prepared), slot.release)
-        self.io_workers.submit(attempt)
-        finished = attempt.wait(
-            settings.connect_timeout, settings.read_timeout, None if attempts == 1 else give_up_at
-        )
-        if not finished:
-            self.io_workers.expire(attempt, self._drain_timeout)
-        return self._answer(attempt, finished, attempts)
-
-    def _retry_or_give_up(
-        self, failure: TransientFailure, attempts: int, give_up_at: float, json_body: Any
-    ) -> float:
-        """How long to wait before retrying after ``failure``; raises when the request gives up."""
-        opened = self.breaker.record_failure(failure.reason)
-        wait = self._retry_wait(failure, attempts, give_up_at, json_body)
-        if opened:
-            raise self._gave_up(failure, attempts, json_body, self.breaker.reason, stops_run=True) from None
-        if attempts >= self.settings.max_attempts or wait is None:
-            raise self._gave_up(failure, attempts, json_body) from None
-        self.log.warning(
-            "%s: attempt %d failed (%s); retrying in %.1f s",
-            self.vendor,
-            attempts,
-            failure.reason,
-            wait,
-        )
-        return wait
-
-    def _read_answer(self, response: requests.Response, attempts: int, json_body: Any) -> VendorResponse:
-        """The final answer: a 2xx JSON body, or the vendor's refusal as :class:`VendorAPIError`."""
-        body = _json_or_none(response)
-        if not 200 <= response.status_code < 300:
-            code, message = self.vendor_error_details(body, json_body)
-            raise VendorAPIError(
-                message or f"request refused ({_describe_body(response)})",
-                vendor=self.vendor,
-                status_code=response.status_code,
-                vendor_code=code,
-                vendor_message=message,
-                attempts=attempts,
-                stops_run=self.stops_run(response.status_code, code, message),
-            )
-        if body is _NOT_JSON:
-            raise VendorAPIError(
-                f"answer is not JSON ({_describe_body(response)})",
-                vendor=self.vendor,
-                status_code=response.status_code,
-                attempts=attempts,
-            )
-        return VendorResponse(response.status_code, body, response.headers, attempts, sent=json_body)
-
-    def _answer(self, attempt: Attempt, finished: bool, attempts: int) -> requests.Response:
-        """The attempt's answer, or :class:`TransientFailure`, or a permanent :class:`VendorAPIError`."""
-        if not finished:
-            # Abandoned: its I/O goes on in the background, holding the in-flight slot until the
-            # vendor has answered (the request may still be processed; a repeat is safe).
-            raise TransientFailure(f"timed out (no complete answer within {self.settings.read_timeout:g} s)")
-        if attempt.error is not None:
-            raise_attempt_error(attempt.error, self.vendor, attempts)
-        response = attempt.response
-        if response.status_code in RETRYABLE_STATUSES:
-            raise TransientFailure(
-                f"HTTP {response.status_code}",
-                status_code=response.status_code,
-                retry_after=self.retry_after(response),
-                response=response,
-            )
-        return response
-
-    def _retry_wait(
-        self, failure: TransientFailure, attempts: int, give_up_at: float, json_body: Any
-    ) -> float | None:
-        """
-        How long to wait before the next attempt, or ``None`` to give up now.
-
-        The vendor's ``Retry-After`` when it is positive; our jittered back-off when it is missing,
-        unreadable, zero or in the past (an immediate retry is what makes a storm). A ``Retry-After``
-        longer than ``max_retry_after`` or than what is left of ``max_retry_time`` fails the request
-        at once (raised here, with ``stops_run``: the vendor holds the key, not this batch).
-        """
-        settings = self.settings
-        asked = failure.retry_after
-        wait = asked if asked is not None and asked > 0 else _backoff(attempts)
-        left = give_up_at - time.monotonic()
-        if failure.status_code == 429:
-            # The vendor's back-off applies to the key, so hold every sender of this hook.
-            self.rate_limiter.pause(asked if asked is not None and asked > 0 else 1.0)
-        if asked is not None and asked > 0 and (asked > settings.max_retry_after or asked > left):
-            limit = (
-                "max_retry_after" if asked > settings.max_retry_after else "what is left of max_retry_time"
-            )
-            raise self._gave_up(
-                failure,
-                attempts,
-                json_body,
-                f"the vendor asked to wait {asked:g} s, longer than {limit}",
-                stops_run=True,
-            )
-        if wait >= left:
-            return None
-        return wait
-
-    def _gave_up(
-        self,
-        failure: TransientFailure,
-        attempts: int,
-        json_body: Any,
-        why: str | None = None,
-        *,
-        stops_run: bool = False,
-    ) -> VendorAPIError:
-        code, message = (None, None)
-        if failure.response is not None:
-            code, message = self.vendor_error_details(_json_or_none(failure.response), json_body)
-        text = f"gave up after transient failures: {failure.reason}"
-        return VendorAPIError(
-            f"{text}; {why}" if why else text,
-            vendor=self.vendor,
-            status_code=failure.status_code,
-            vendor_code=code,
-            vendor_message=message,
-            attempts=attempts,
-            retryable=True,
-            stops_run=stops_run,
-        )
-
-    def _stopped(self, message: str, attempts: int, *, retryable: bool, status_code: int | None = None):
-        return VendorAPIError(
-            message,
-            vendor=self.vendor,
-            status_code=status_code,
-            attempts=attempts,
-            retryable=retryable,
-            stops_run=True,
-        )
+        return self.client.request(method, path, json_body=json_body, headers=headers)
 
     def stops_run(self, status_code: int, code: str | None, message: str | None) -> bool:
         """
@@ -790,13 +485,3 @@ class ContactRemovalHook(BaseHook):
         :param request_ids: request ids the vendor returned when it accepted removals.
         """
         raise NotImplementedError(f"{type(self).__name__} confirms synchronously: nothing to read later")
-
-
-def _backoff(attempts: int) -> float:
-    """
-    Jittered exponential back-off after attempt number ``attempts``: a random wait in the upper half
-    of a window of 0.5 s, 1 s, 2 s... up to 30 s. The lower half is left out so a retry is never
-    immediate: ten senders that fail together do not all come back at once either.
-    """
-    window = min(30.0, 0.5 * 2 ** (attempts - 1))
-    return random.uniform(window / 2, window)

@@ -1,0 +1,10 @@
+"""The package's version, written once (in pyproject.toml) and read from the installed metadata."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("airflow-provider-contact-removal")
+except PackageNotFoundError:  # a source tree on sys.path that was never installed
+    __version__ = "0+unknown"
