@@ -2,77 +2,69 @@
 
 from __future__ import annotations
 
-from airflow_contact_removal.connection_form import FORMS, conn_fields, field_behaviour
+from importlib.metadata import PackageNotFoundError, version
 
-__version__ = "0.1.0"
+from airflow_contact_removal.connection_form import conn_fields, field_behaviour
+from airflow_contact_removal.vendors import BUILTIN_VENDORS, COMPATIBILITY_MODULES, Vendor
+
+PACKAGE_NAME = "airflow-provider-contact-removal"
+
+try:
+    # Written once, in pyproject.toml; the installed package's metadata carries it.
+    __version__ = version(PACKAGE_NAME)
+except PackageNotFoundError:  # a source tree on sys.path that was never installed
+    __version__ = "0.0.0+unknown"
 
 REPOSITORY_URL = "https://github.com/airflow-provider-contact-removal/airflow-provider-contact-removal"
+INTEGRATION = "Contact Removal"
 
 
-def _connection_type(conn_type: str, hook: str) -> dict:
-    form = FORMS[conn_type]
+def _connection_type(vendor: Vendor) -> dict:
+    form = vendor.form
+    if form is None:  # every vendor of this provider declares its form in the registry
+        raise ValueError(f"vendor {vendor.conn_type!r} has no connection form")
     return {
-        "connection-type": conn_type,
-        "hook-class-name": f"airflow_contact_removal.hooks.{hook}",
+        "connection-type": vendor.conn_type,
+        "hook-class-name": vendor.hook_class_name,
         "hook-name": form.hook_name,
-        "ui-field-behaviour": field_behaviour(conn_type),
-        "conn-fields": conn_fields(conn_type),
+        "ui-field-behaviour": field_behaviour(form),
+        "conn-fields": conn_fields(form),
     }
 
 
+def _modules(group: str, *generic: str) -> list[dict]:
+    modules = [*generic, *COMPATIBILITY_MODULES.get(group, ())]
+    return [{"integration-name": INTEGRATION, "python-modules": modules}]
+
+
 def get_provider_info() -> dict:
-    """Provider metadata Airflow reads through the ``apache_airflow_provider`` entry point."""
+    """
+    Provider metadata Airflow reads through the ``apache_airflow_provider`` entry point.
+
+    Derived from the vendor registry (:mod:`airflow_contact_removal.vendors`), which names the hooks by
+    dotted path: nothing here imports a hook, so every Airflow process can call this cheaply.
+    """
+    hook_names = [vendor.form.hook_name for vendor in BUILTIN_VENDORS if vendor.form is not None]
     return {
-        "package-name": "airflow-provider-contact-removal",
-        "name": "Contact Removal",
-        "description": "Remove contacts in bulk from AutoSend, Wooxy, Bird and Migma.",
+        "package-name": PACKAGE_NAME,
+        "name": INTEGRATION,
+        "description": f"Remove contacts in bulk from {', '.join(hook_names[:-1])} and {hook_names[-1]}.",
         "versions": [__version__],
         "integrations": [
             {
-                "integration-name": "Contact Removal",
+                "integration-name": INTEGRATION,
                 "external-doc-url": REPOSITORY_URL,
                 "tags": ["service"],
             }
         ],
         "hooks": [
             {
-                "integration-name": "Contact Removal",
-                "python-modules": [
-                    "airflow_contact_removal.hooks.autosend",
-                    "airflow_contact_removal.hooks.wooxy",
-                    "airflow_contact_removal.hooks.bird",
-                    "airflow_contact_removal.hooks.migma",
-                ],
+                "integration-name": INTEGRATION,
+                "python-modules": [vendor.hook_class_name.rpartition(".")[0] for vendor in BUILTIN_VENDORS],
             }
         ],
-        "operators": [
-            {
-                "integration-name": "Contact Removal",
-                "python-modules": ["airflow_contact_removal.operators.remove"],
-            }
-        ],
-        "sensors": [
-            {
-                "integration-name": "Contact Removal",
-                "python-modules": [
-                    "airflow_contact_removal.sensors.completion",
-                    "airflow_contact_removal.sensors.wooxy",
-                ],
-            }
-        ],
-        "triggers": [
-            {
-                "integration-name": "Contact Removal",
-                "python-modules": [
-                    "airflow_contact_removal.triggers.completion",
-                    "airflow_contact_removal.triggers.wooxy",
-                ],
-            }
-        ],
-        "connection-types": [
-            _connection_type("autosend", "autosend.AutoSendHook"),
-            _connection_type("wooxy", "wooxy.WooxyHook"),
-            _connection_type("bird", "bird.BirdHook"),
-            _connection_type("migma", "migma.MigmaHook"),
-        ],
+        "operators": _modules("operators", "airflow_contact_removal.operators.remove"),
+        "sensors": _modules("sensors", "airflow_contact_removal.sensors.completion"),
+        "triggers": _modules("triggers", "airflow_contact_removal.triggers.completion"),
+        "connection-types": [_connection_type(vendor) for vendor in BUILTIN_VENDORS],
     }

@@ -1,5 +1,5 @@
 """
-The connection form of the four connection types, declared once for every supported Airflow.
+The connection form of a connection type, declared once for every supported Airflow.
 
 Airflow 3.2 and later read the declarative ``conn-fields`` and ``ui-field-behaviour`` of the provider
 info (:func:`conn_fields`, :func:`field_behaviour`); Airflow 3.1 asks the hook class instead
@@ -10,7 +10,9 @@ No optional field carries a ``default``: the UI would show it pre-filled and sav
 connection, and a saved ``read_timeout`` of 60 would then win over a ``timeout`` the user typed.
 Each description says what an empty field means instead; the hook applies the default.
 
-This module imports nothing from the hooks, so Airflow can read the form without importing them.
+Each vendor's form is declared once, in its entry of the vendor registry
+(:mod:`airflow_contact_removal.vendors`). This module imports nothing from the hooks, so Airflow can
+read the forms without importing them.
 """
 
 from __future__ import annotations
@@ -59,9 +61,16 @@ class FormField:
 
 @dataclass(frozen=True)
 class ConnectionForm:
-    """The form of one connection type."""
+    """
+    The form of one connection type.
 
-    conn_type: str
+    :param hook_name: the vendor's name as the UI shows it (the hook's ``hook_name``).
+    :param key_label: the title of the password field.
+    :param key_noun: what the vendor calls its key, in the password placeholder.
+    :param default_base_url: the vendor's API base (the hook's ``default_base_url``).
+    :param vendor_fields: the vendor's own extras, shown before the transport fields.
+    """
+
     hook_name: str
     key_label: str
     key_noun: str
@@ -142,51 +151,10 @@ TRANSPORT_FIELDS: tuple[FormField, ...] = (
     ),
 )
 
-FORMS: dict[str, ConnectionForm] = {
-    form.conn_type: form
-    for form in (
-        ConnectionForm("autosend", "AutoSend", "API key", "API key", "https://api.autosend.com/v1"),
-        ConnectionForm("wooxy", "Wooxy", "Access token", "access token", "https://api.wooxy.com/v3"),
-        ConnectionForm(
-            "bird",
-            "Bird",
-            "Access key",
-            "access key",
-            "https://api.bird.com",
-            (
-                FormField(
-                    "workspace_id",
-                    "Workspace ID",
-                    "Required: your Bird workspace UUID; every request goes to this workspace.",
-                    kind="string",
-                    required=True,
-                    format="uuid",
-                ),
-            ),
-        ),
-        ConnectionForm(
-            "migma",
-            "Migma",
-            "API key",
-            "API key",
-            "https://api.migma.ai",
-            (
-                FormField(
-                    "project_id",
-                    "Project ID",
-                    "Required: the Migma project whose contacts are deleted.",
-                    kind="string",
-                    required=True,
-                ),
-            ),
-        ),
-    )
-}
 
-
-def field_behaviour(conn_type: str) -> dict[str, Any]:
+def field_behaviour(form: ConnectionForm) -> dict[str, Any]:
     """The provider info's ``ui-field-behaviour`` (Airflow >= 3.2)."""
-    behaviour = ui_field_behaviour(conn_type)
+    behaviour = ui_field_behaviour(form)
     return {
         "hidden-fields": behaviour["hidden_fields"],
         "relabeling": behaviour["relabeling"],
@@ -194,17 +162,16 @@ def field_behaviour(conn_type: str) -> dict[str, Any]:
     }
 
 
-def conn_fields(conn_type: str) -> dict[str, Any]:
+def conn_fields(form: ConnectionForm) -> dict[str, Any]:
     """The provider info's ``conn-fields`` (Airflow >= 3.2)."""
     return {
         field.name: {"label": field.label, "description": field.description, "schema": field.schema()}
-        for field in FORMS[conn_type].fields
+        for field in form.fields
     }
 
 
-def ui_field_behaviour(conn_type: str) -> dict[str, Any]:
+def ui_field_behaviour(form: ConnectionForm) -> dict[str, Any]:
     """What ``get_ui_field_behaviour`` returns (Airflow 3.1 reads it from the hook class)."""
-    form = FORMS[conn_type]
     return {
         "hidden_fields": ["schema", "login", "port"],
         "relabeling": {"host": "Base URL (optional)", "password": form.key_label},
@@ -212,7 +179,7 @@ def ui_field_behaviour(conn_type: str) -> dict[str, Any]:
     }
 
 
-def form_widgets(conn_type: str) -> dict[str, Any]:
+def form_widgets(form: ConnectionForm) -> dict[str, Any]:
     """
     What ``get_connection_form_widgets`` returns (Airflow 3.1 reads it from the hook class).
 
@@ -226,7 +193,7 @@ def form_widgets(conn_type: str) -> dict[str, Any]:
     from wtforms.validators import Optional
 
     widgets = {}
-    for field in FORMS[conn_type].fields:
+    for field in form.fields:
         field_class = IntegerField if field.kind == "integer" else StringField
         label = f"{field.label} (required)" if field.required else field.label
         validators = [] if field.required else [Optional()]
@@ -239,13 +206,11 @@ def form_widgets(conn_type: str) -> dict[str, Any]:
     return widgets
 
 
-def form_methods(conn_type: str) -> tuple[staticmethod, staticmethod]:
+def form_methods(form: ConnectionForm) -> tuple[staticmethod, staticmethod]:
     """
     ``get_connection_form_widgets`` and ``get_ui_field_behaviour`` for a hook class body.
 
     Airflow 3.1 calls them only when the hook class itself defines them (not a base class), so each
-    hook assigns them: ``get_connection_form_widgets, get_ui_field_behaviour = form_methods("bird")``.
+    hook assigns them: ``get_connection_form_widgets, get_ui_field_behaviour = form_methods(BIRD_FORM)``.
     """
-    return staticmethod(partial(form_widgets, conn_type)), staticmethod(
-        partial(ui_field_behaviour, conn_type)
-    )
+    return staticmethod(partial(form_widgets, form)), staticmethod(partial(ui_field_behaviour, form))

@@ -15,6 +15,14 @@ from airflow.providers_manager import ProvidersManager
 
 from airflow_contact_removal import __version__, get_provider_info
 from airflow_contact_removal.hooks import AutoSendHook, BirdHook, MigmaHook, WooxyHook
+from airflow_contact_removal.vendors import (
+    Vendor,
+    VendorRegistryError,
+    get_vendor,
+    register_vendor,
+    registered_vendors,
+    unregister_vendor,
+)
 
 PACKAGE = "airflow-provider-contact-removal"
 
@@ -83,3 +91,51 @@ def test_provider_info_modules_are_importable():
     for module in modules:
         importlib.import_module(module)
     assert "airflow_contact_removal.operators.remove" in modules
+
+
+def test_the_version_is_the_one_pyproject_declares():
+    import tomllib
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+
+    assert __version__ == pyproject["project"]["version"]
+    assert get_provider_info()["versions"] == [__version__]
+
+
+def test_provider_info_imports_no_hook():
+    """ProvidersManager calls get_provider_info in every Airflow process: it must stay cheap."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from airflow_contact_removal import get_provider_info; get_provider_info(); "
+        "print(sorted(m for m in sys.modules if m.startswith(('requests', 'airflow.sdk', "
+        "'airflow_contact_removal.hooks', 'airflow_contact_removal.sandbox'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+    assert result.stdout.strip() == "[]"
+
+
+@each_connection_type
+def test_each_registry_entry_is_what_its_hook_and_sandbox_module_say(conn_type):
+    vendor = get_vendor(conn_type)
+    hook_class = CONNECTION_TYPES[conn_type][3]
+
+    assert vendor is not None and vendor.form is not None
+    assert vendor.hook_class() is hook_class
+    assert hook_class.conn_type == hook_class.vendor == conn_type
+    assert (hook_class.hook_name, hook_class.default_base_url) == (
+        vendor.form.hook_name,
+        vendor.form.default_base_url,
+    )
+    assert vendor.sandbox().name == conn_type
+
+
+def test_a_connection_type_is_registered_once():
+    with pytest.raises(VendorRegistryError, match="already registered"):
+        register_vendor(Vendor("wooxy", "somewhere.else.Hook"))
+    with pytest.raises(VendorRegistryError, match="own vendors"):
+        unregister_vendor("wooxy")
+    assert [vendor.conn_type for vendor in registered_vendors()] == list(CONNECTION_TYPES)

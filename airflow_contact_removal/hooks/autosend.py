@@ -23,6 +23,7 @@ from airflow_contact_removal.hooks.base import (
 )
 from airflow_contact_removal.hooks.retry import parse_retry_after
 from airflow_contact_removal.results import BatchOutcome
+from airflow_contact_removal.vendors import AUTOSEND_FORM
 
 GLOBAL_CONTACT_LIST = "GLOBAL_CONTACT_LIST"
 
@@ -74,11 +75,11 @@ class AutoSendHook(ContactRemovalHook):
 
     default_conn_name = "autosend_default"
     conn_type = "autosend"
-    hook_name = "AutoSend"
+    hook_name = AUTOSEND_FORM.hook_name
     # Airflow 3.1 reads the connection form from the hook class (3.2 and later from the provider info).
-    get_connection_form_widgets, get_ui_field_behaviour = form_methods("autosend")
+    get_connection_form_widgets, get_ui_field_behaviour = form_methods(AUTOSEND_FORM)
     vendor = "autosend"
-    default_base_url = "https://api.autosend.com/v1"
+    default_base_url = AUTOSEND_FORM.default_base_url
 
     supported_operations: ClassVar[dict[str, tuple[str, ...]]] = {
         REMOVE_CONTACTS: ("emails",),

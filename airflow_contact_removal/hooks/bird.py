@@ -23,6 +23,7 @@ from airflow_contact_removal.identifiers import (
     normalise_uuid,
 )
 from airflow_contact_removal.results import BatchOutcome
+from airflow_contact_removal.vendors import BIRD_FORM
 
 #: The most contacts + identifiers, combined, in one request.
 BIRD_MAX_ITEMS = 100
@@ -61,11 +62,11 @@ class BirdHook(ContactRemovalHook):
 
     default_conn_name = "bird_default"
     conn_type = "bird"
-    hook_name = "Bird"
+    hook_name = BIRD_FORM.hook_name
     # Airflow 3.1 reads the connection form from the hook class (3.2 and later from the provider info).
-    get_connection_form_widgets, get_ui_field_behaviour = form_methods("bird")
+    get_connection_form_widgets, get_ui_field_behaviour = form_methods(BIRD_FORM)
     vendor = "bird"
-    default_base_url = "https://api.bird.com"
+    default_base_url = BIRD_FORM.default_base_url
 
     supported_operations: ClassVar[dict[str, tuple[str, ...]]] = {
         REMOVE_FROM_LIST: ("contact_ids", "emails", "phone_numbers"),

@@ -13,6 +13,7 @@ from airflow_contact_removal.connection_form import form_methods
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, VendorAPIError
 from airflow_contact_removal.hooks.base import REMOVE_CONTACTS, ContactRemovalHook
 from airflow_contact_removal.results import BatchOutcome
+from airflow_contact_removal.vendors import MIGMA_FORM
 
 #: The most emails in one bulk-delete request (and the least: 1).
 MIGMA_MAX_EMAILS = 1000
@@ -50,11 +51,11 @@ class MigmaHook(ContactRemovalHook):
 
     default_conn_name = "migma_default"
     conn_type = "migma"
-    hook_name = "Migma"
+    hook_name = MIGMA_FORM.hook_name
     # Airflow 3.1 reads the connection form from the hook class (3.2 and later from the provider info).
-    get_connection_form_widgets, get_ui_field_behaviour = form_methods("migma")
+    get_connection_form_widgets, get_ui_field_behaviour = form_methods(MIGMA_FORM)
     vendor = "migma"
-    default_base_url = "https://api.migma.ai"
+    default_base_url = MIGMA_FORM.default_base_url
 
     supported_operations: ClassVar[dict[str, tuple[str, ...]]] = {REMOVE_CONTACTS: ("emails",)}
     max_batch_size = MIGMA_MAX_EMAILS

@@ -21,6 +21,7 @@ from airflow_contact_removal.hooks.base import (
     check_id_value,
 )
 from airflow_contact_removal.results import BatchOutcome
+from airflow_contact_removal.vendors import WOOXY_FORM
 
 #: The most records (emails + phone numbers + user ids together) in one request.
 WOOXY_MAX_RECORDS = 100
@@ -105,11 +106,11 @@ class WooxyHook(ContactRemovalHook):
 
     default_conn_name = "wooxy_default"
     conn_type = "wooxy"
-    hook_name = "Wooxy"
+    hook_name = WOOXY_FORM.hook_name
     # Airflow 3.1 reads the connection form from the hook class (3.2 and later from the provider info).
-    get_connection_form_widgets, get_ui_field_behaviour = form_methods("wooxy")
+    get_connection_form_widgets, get_ui_field_behaviour = form_methods(WOOXY_FORM)
     vendor = "wooxy"
-    default_base_url = "https://api.wooxy.com/v3"
+    default_base_url = WOOXY_FORM.default_base_url
 
     supported_operations: ClassVar[dict[str, tuple[str, ...]]] = {
         REMOVE_FROM_LIST: ("emails", "phone_numbers", "user_ids"),

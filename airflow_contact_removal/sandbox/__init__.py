@@ -5,6 +5,11 @@ prefix each, so example DAGs, demos, integration tests and benchmarks need no ve
 The vendors' published API references are the contract; where one is unclear the sandbox takes the strict
 reading and says so in a comment.
 
+It serves every vendor of the registry (:mod:`airflow_contact_removal.vendors`) that names a sandbox
+module: each such module ends with a ``SANDBOX`` descriptor
+(:class:`~airflow_contact_removal.sandbox.vendor.SandboxVendor`), so a vendor registered from outside
+this package is served by a sandbox started after its registration.
+
 Start it with ``python -m airflow_contact_removal.sandbox --port 8787`` or, in tests, with
 :class:`SandboxServer`::
 

@@ -16,16 +16,31 @@ import sys
 from typing import Any
 
 from airflow_contact_removal.sandbox.app import create_app
-from airflow_contact_removal.sandbox.common import VENDORS
 from airflow_contact_removal.sandbox.server import HostError, bind_socket, load_seed, make_server
 from airflow_contact_removal.sandbox.state import SandboxOptions
 from airflow_contact_removal.sandbox.tls import generate_tls_files
+from airflow_contact_removal.sandbox.vendor import Option, sandbox_vendors
+
+
+def _flagged_options() -> list[Option]:
+    """The vendor options that have a command-line flag, in the vendors' order."""
+    return [
+        option
+        for vendor in sandbox_vendors().values()
+        for option in vendor.options
+        if option.flag_help is not None
+    ]
+
+
+def _labels() -> str:
+    labels = [vendor.label for vendor in sandbox_vendors().values()]
+    return f"{', '.join(labels[:-1])} and {labels[-1]}" if len(labels) > 1 else "".join(labels)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m airflow_contact_removal.sandbox",
-        description="Local stateful sandbox of the AutoSend, Wooxy, Bird and Migma contact-removal APIs.",
+        description=f"Local stateful sandbox of the {_labels()} contact-removal APIs.",
     )
     parser.add_argument("--port", type=int, default=8787, help="TCP port (0 = a free port); default 8787")
     parser.add_argument("--host", default="127.0.0.1", help="127.0.0.1 (default), ::1 or localhost only")
@@ -46,14 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="API key a vendor accepts (repeatable)",
     )
     vendor = parser.add_argument_group("vendor behaviour")
-    vendor.add_argument("--autosend-rate-limit", type=int, default=2, help="requests/second per key, 0 = off")
-    vendor.add_argument("--autosend-return-ids", action="store_true", help="add data.removedIds to answers")
-    vendor.add_argument(
-        "--autosend-max-batch", type=int, default=1000, help="largest AutoSend batch accepted"
-    )
-    vendor.add_argument("--wooxy-processing-delay", type=float, default=0.0, help="seconds before processing")
-    vendor.add_argument("--wooxy-error-rate", type=float, default=0.0, help="fraction of contacts that fail")
-    vendor.add_argument("--wooxy-error-seed", type=int, default=0, help="seed for --wooxy-error-rate")
+    for option in _flagged_options():
+        flag = "--" + option.name.replace("_", "-")
+        if isinstance(option.default, bool):
+            vendor.add_argument(flag, action="store_true", help=option.flag_help)
+        else:
+            vendor.add_argument(
+                flag, type=type(option.default), default=option.default, help=option.flag_help
+            )
     faults = parser.add_argument_group("fault injection")
     faults.add_argument("--latency-ms", type=float, default=0)
     faults.add_argument("--latency-jitter-ms", type=float, default=0)
@@ -65,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--rate-slow", type=float, default=0.0)
     faults.add_argument("--slow-ms", type=float, default=0)
     faults.add_argument("--fault-seed", type=int, default=0)
-    faults.add_argument("--fault-vendors", help=f"comma-separated subset of {','.join(VENDORS)}")
+    faults.add_argument("--fault-vendors", help=f"comma-separated subset of {','.join(sandbox_vendors())}")
     return parser
 
 
@@ -89,15 +104,8 @@ def options_from_args(args: argparse.Namespace) -> SandboxOptions:
         "seed": args.fault_seed,
         "vendors": args.fault_vendors.split(",") if args.fault_vendors else None,
     }
-    values: dict[str, Any] = {
-        "autosend_rate_limit": args.autosend_rate_limit,
-        "autosend_return_ids": args.autosend_return_ids,
-        "autosend_max_batch": args.autosend_max_batch,
-        "wooxy_processing_delay": args.wooxy_processing_delay,
-        "wooxy_error_rate": args.wooxy_error_rate,
-        "wooxy_error_seed": args.wooxy_error_seed,
-        "faults": faults,
-    }
+    values: dict[str, Any] = {option.name: getattr(args, option.name) for option in _flagged_options()}
+    values["faults"] = faults
     if keys:
         values["keys"] = keys
     return SandboxOptions.build(values)

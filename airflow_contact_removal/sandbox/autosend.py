@@ -16,6 +16,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from airflow_contact_removal.sandbox.checks import BOOLEAN, COUNT
 from airflow_contact_removal.sandbox.common import (
     SeedError,
     context_of,
@@ -28,8 +29,10 @@ from airflow_contact_removal.sandbox.common import (
     sandbox_of,
     scheme_token,
 )
+from airflow_contact_removal.sandbox.faults import first_identifier
 from airflow_contact_removal.sandbox.records import MemberSet, Pattern, PatternError, Roster
 from airflow_contact_removal.sandbox.requestlog import VIOLATION_BATCH, VIOLATION_RATE_LIMIT
+from airflow_contact_removal.sandbox.vendor import Option, SandboxVendor
 
 GLOBAL_LIST = "GLOBAL_CONTACT_LIST"
 MAX_DETAILS = 20
@@ -57,10 +60,21 @@ def fault_body(status: int, retry_after: int) -> dict[str, Any]:
 def fault_headers(sandbox: Any, headers: dict[str, str]) -> dict[str, str]:
     """Rate-limit headers for an injected answer (the window is read, not consumed)."""
     key = scheme_token(headers.get("authorization"), "Bearer")
-    limit = sandbox.options.autosend_rate_limit
+    limit = sandbox.options.values["autosend_rate_limit"]
     if not limit or not same_secret(key, sandbox.keys["autosend"]):
         return {}
-    return sandbox.autosend.limiter.peek(key, limit, sandbox.clock.now())
+    return sandbox.stores["autosend"].limiter.peek(key, limit, sandbox.clock.now())
+
+
+def echo_answer(body: Any) -> tuple[int, dict[str, Any]]:
+    """A validation error naming the field and quoting its value, as AutoSend's do."""
+    value = first_identifier(body, "emails", "contactIds")
+    error = {
+        "message": f"Invalid value {value}",
+        "code": "VALIDATION_FAILED",
+        "details": [{"field": "emails", "message": f"{value} is not valid"}],
+    }
+    return 400, {"success": False, "error": error}
 
 
 # -- state ----------------------------------------------------------------------------------------------
@@ -241,10 +255,10 @@ def _authenticate(request: Request) -> tuple[str | None, Response | None, dict[s
     key = scheme_token(request.headers.get("authorization"), "Bearer")
     if not same_secret(key, sandbox.keys["autosend"]):
         return None, json_response(error_body("Invalid or missing API key", "UNAUTHORIZED"), 401), {}
-    limit = sandbox.options.autosend_rate_limit
+    limit = sandbox.options.values["autosend_rate_limit"]
     if not limit:
         return key, None, {}
-    allowed, headers, retry_after = sandbox.autosend.limiter.hit(key, limit, sandbox.clock.now())
+    allowed, headers, retry_after = sandbox.stores["autosend"].limiter.hit(key, limit, sandbox.clock.now())
     if allowed:
         return key, None, headers
     context_of(request).violations.append(VIOLATION_RATE_LIMIT)
@@ -291,16 +305,16 @@ async def remove_contacts(request: Request) -> Response:
             "Invalid request body", [{"field": "body", "message": "must be a JSON object"}], headers
         )
     emails, details, over = _string_array(
-        body, "emails", is_email, "email address", sandbox.options.autosend_max_batch
+        body, "emails", is_email, "email address", sandbox.options.values["autosend_max_batch"]
     )
     if emails is None:
         if over:
             context_of(request).violations.append(VIOLATION_BATCH)
         return _validation_failed("Validation failed", details, headers)
-    removed = sandbox.autosend.remove_contacts([normalize_email(e) for e in emails])
+    removed = sandbox.stores["autosend"].remove_contacts([normalize_email(e) for e in emails])
     answer: dict[str, Any] = {"success": True}
     # The page promises the removed ids but its example shows none: only sent when asked for.
-    if sandbox.options.autosend_return_ids:
+    if sandbox.options.values["autosend_return_ids"]:
         answer["data"] = {"removedIds": removed}
     return json_response(answer, 200, headers)
 
@@ -326,7 +340,7 @@ async def remove_from_list(contact_list_id: str, request: Request) -> Response:
             "Provide either emails or contactIds, not both" if has_emails else "Provide emails or contactIds"
         )
         return _validation_failed(message, [{"field": "emails", "message": message}], headers)
-    cap = sandbox.options.autosend_max_batch
+    cap = sandbox.options.values["autosend_max_batch"]
     if has_emails:
         values, details, over = _string_array(body, "emails", is_email, "email address", cap)
     else:
@@ -336,14 +350,55 @@ async def remove_from_list(contact_list_id: str, request: Request) -> Response:
         if over:
             context_of(request).violations.append(VIOLATION_BATCH)
         return _validation_failed("Validation failed", details, headers)
-    members = sandbox.autosend.lists.get(contact_list_id)
+    members = sandbox.stores["autosend"].lists.get(contact_list_id)
     if members is None:
         return json_response(error_body("Contact list not found", "NOT_FOUND"), 404, headers)
     if has_emails:
-        removed, not_in_list = sandbox.autosend.remove_from_list(
+        removed, not_in_list = sandbox.stores["autosend"].remove_from_list(
             members, [normalize_email(v) for v in values], []
         )
     else:
-        removed, not_in_list = sandbox.autosend.remove_from_list(members, [], [v.lower() for v in values])
+        removed, not_in_list = sandbox.stores["autosend"].remove_from_list(
+            members, [], [v.lower() for v in values]
+        )
     data = {"removed": removed, "notInList": not_in_list, "errors": []}
     return json_response({"success": True, "data": data}, 200, headers)
+
+
+SANDBOX = SandboxVendor(
+    name="autosend",
+    label="AutoSend",
+    prefix="/autosend/v1",
+    key_header=b"authorization",
+    key_scheme="Bearer",
+    default_key="sandbox-autosend-key",
+    router=router,
+    new_store=lambda options: AutoSendStore(),
+    parse_seed=parse_seed,
+    fault_body=fault_body,
+    echo_answer=echo_answer,
+    fault_headers=fault_headers,
+    options=(
+        Option(
+            "autosend_rate_limit",
+            2,
+            COUNT,
+            "AutoSend requests per second per key (0 = no limit). The vendor's default is 2.",
+            flag_help="requests/second per key, 0 = off",
+        ),
+        Option(
+            "autosend_return_ids",
+            False,
+            BOOLEAN,
+            "add ``data.removedIds`` to AutoSend's account removal answer.",
+            flag_help="add data.removedIds to answers",
+        ),
+        Option(
+            "autosend_max_batch",
+            1000,
+            COUNT,
+            "largest AutoSend batch accepted (the vendor documents none; sanity cap).",
+            flag_help="largest AutoSend batch accepted",
+        ),
+    ),
+)

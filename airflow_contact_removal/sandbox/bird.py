@@ -16,6 +16,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from airflow_contact_removal.sandbox.checks import COUNT
 from airflow_contact_removal.sandbox.common import (
     SeedError,
     context_of,
@@ -29,8 +30,10 @@ from airflow_contact_removal.sandbox.common import (
     sandbox_of,
     scheme_token,
 )
+from airflow_contact_removal.sandbox.faults import first_identifier
 from airflow_contact_removal.sandbox.records import ID_UUID, MemberSet, Pattern, PatternError, Roster
 from airflow_contact_removal.sandbox.requestlog import VIOLATION_BATCH, VIOLATION_BIRD_POST
+from airflow_contact_removal.sandbox.vendor import Option, SandboxVendor
 
 MAX_ITEMS = 100
 FIELDS = ("emailaddress", "phonenumber")
@@ -53,6 +56,12 @@ def fault_body(status: int, retry_after: int) -> dict[str, Any]:
 
 def fault_headers(sandbox: Any, headers: dict[str, str]) -> dict[str, str]:
     return {}
+
+
+def echo_answer(body: Any) -> tuple[int, dict[str, Any]]:
+    """Bird's 422 naming the identifier it could not process."""
+    value = first_identifier(body, "identifiers", "contacts")
+    return 422, {"code": "InvalidPayload", "message": f"identifier {value} cannot be processed"}
 
 
 class BirdWorkspace:
@@ -278,7 +287,7 @@ def _prepare(request: Request, workspace_id: str, list_id: str) -> tuple[Any, Re
     if problem is not None:
         return None, json_response(error_body("InvalidPayload", problem), 422)
     # The body is checked before the path ids (422 before 404); a path id that is not a uuid is unknown (404).
-    workspace = sandbox.bird.workspaces.get(workspace_id.lower())
+    workspace = sandbox.stores["bird"].workspaces.get(workspace_id.lower())
     if workspace is None:
         return None, json_response(error_body("NotFound", "Workspace not found"), 404)
     members = workspace.lists.get(list_id.lower())
@@ -325,3 +334,29 @@ async def add_to_list(workspace_id: str, list_id: str, request: Request) -> Resp
         if members.add(contact_id):
             processed += 1
     return json_response({"itemsProcessed": processed})
+
+
+SANDBOX = SandboxVendor(
+    name="bird",
+    label="Bird",
+    prefix="/bird",
+    key_header=b"authorization",
+    key_scheme="AccessKey",
+    default_key="sandbox-bird-key",
+    router=router,
+    new_store=lambda options: BirdStore(),
+    parse_seed=parse_seed,
+    fault_body=fault_body,
+    echo_answer=echo_answer,
+    fault_headers=fault_headers,
+    options=(
+        Option(
+            "bird_max_in_flight",
+            5,
+            COUNT,
+            "concurrent Bird requests per key before 429. Bird documents no cap; 5 is the cap this provider "
+            "chose (``BirdHook.max_in_flight``), held strictly so tests can show that every task on one key "
+            "together stays within it. 0 = no limit.",
+        ),
+    ),
+)

@@ -13,8 +13,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from airflow_contact_removal.sandbox.common import DEFAULT_KEYS, VENDOR_PREFIXES, VENDORS
 from airflow_contact_removal.sandbox.limits import KeyCounters, key_label
+from airflow_contact_removal.sandbox.vendor import sandbox_vendors
 
 
 class SandboxClient:
@@ -29,7 +29,8 @@ class SandboxClient:
 
     def __init__(self, url: str, keys: dict[str, str] | None = None, ca_path: str | None = None) -> None:
         self._url = url.rstrip("/")
-        self._keys = {**DEFAULT_KEYS, **(keys or {})}
+        defaults = {name: vendor.default_key for name, vendor in sandbox_vendors().items()}
+        self._keys = {**defaults, **(keys or {})}
         self.ca_path = ca_path
         handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
         if ca_path is not None:
@@ -44,7 +45,7 @@ class SandboxClient:
 
     def base_url(self, vendor: str) -> str:
         """The vendor's API base, e.g. ``http://127.0.0.1:PORT/wooxy/v3``."""
-        return self.url + VENDOR_PREFIXES[_vendor(vendor)]
+        return self.url + sandbox_vendors()[_vendor(vendor)].prefix
 
     def api_key(self, vendor: str) -> str:
         """The API key the vendor accepts (the sandbox's defaults unless told otherwise)."""
@@ -135,6 +136,7 @@ class SandboxClient:
 
 
 def _vendor(vendor: str) -> str:
-    if vendor not in VENDORS:
-        raise ValueError(f"unknown vendor {vendor!r}; expected one of {', '.join(VENDORS)}")
+    vendors = sandbox_vendors()
+    if vendor not in vendors:
+        raise ValueError(f"unknown vendor {vendor!r}; expected one of {', '.join(vendors)}")
     return vendor

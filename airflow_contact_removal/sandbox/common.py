@@ -14,23 +14,6 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-VENDORS = ("autosend", "wooxy", "bird", "migma")
-
-#: Path prefix of each vendor below the sandbox root; below it the paths are the vendor's own.
-VENDOR_PREFIXES = {
-    "autosend": "/autosend/v1",
-    "wooxy": "/wooxy/v3",
-    "bird": "/bird",
-    "migma": "/migma",
-}
-
-DEFAULT_KEYS = {
-    "autosend": "sandbox-autosend-key",
-    "wooxy": "sandbox-wooxy-key",
-    "bird": "sandbox-bird-key",
-    "migma": "sandbox-migma-key",
-}
-
 # Deliberately simple: one "@", no whitespace, a dot in the domain. Real vendors are at least this strict.
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # The same rule for a batch of ASCII emails, one per line (see all_emails). In ASCII text, \s (str.isspace)

@@ -12,7 +12,8 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from airflow_contact_removal.sandbox.common import VENDORS, json_response, sandbox_of
+from airflow_contact_removal.sandbox.checks import AMOUNT
+from airflow_contact_removal.sandbox.common import json_response, sandbox_of
 
 router = APIRouter()
 
@@ -114,8 +115,8 @@ async def advance_clock(request: Request) -> Response:
     try:
         body = await _json_body(request)
         seconds = body.get("advance_seconds") if isinstance(body, dict) else None
-        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
-            raise ValueError("advance_seconds must be a number >= 0")
+        if not AMOUNT.accepts(seconds):
+            raise ValueError(AMOUNT.message("advance_seconds"))
     except ValueError as exc:
         return _bad_request(str(exc))
     sandbox.clock.advance(seconds)
@@ -128,8 +129,9 @@ async def state(request: Request) -> Response:
     """Counts per vendor; ``?vendor=X&detail=1`` adds members (at most 1000 per container)."""
     vendor = request.query_params.get("vendor")
     detail = _flag(request.query_params.get("detail"))
-    if vendor is not None and vendor not in VENDORS:
-        return _bad_request(f"vendor must be one of {', '.join(VENDORS)}")
+    vendors = sandbox_of(request).vendors
+    if vendor is not None and vendor not in vendors:
+        return _bad_request(f"vendor must be one of {', '.join(vendors)}")
     if detail and vendor is None:
         return _bad_request("detail needs a vendor")
     return json_response(sandbox_of(request).summary(vendor, detail))
@@ -140,8 +142,9 @@ async def requests_log(request: Request) -> Response:
     """The request log, oldest first; ``?vendor=X`` and ``?limit=N`` (last N) narrow it."""
     vendor = request.query_params.get("vendor")
     limit = request.query_params.get("limit")
-    if vendor is not None and vendor not in VENDORS:
-        return _bad_request(f"vendor must be one of {', '.join(VENDORS)}")
+    vendors = sandbox_of(request).vendors
+    if vendor is not None and vendor not in vendors:
+        return _bad_request(f"vendor must be one of {', '.join(vendors)}")
     if limit is not None and not limit.isdigit():
         return _bad_request("limit must be an integer >= 0")
     entries = sandbox_of(request).log.to_list(vendor, None if limit is None else int(limit))
@@ -167,4 +170,5 @@ async def limits(request: Request) -> Response:
     Per API key and vendor (keys named by fingerprint): requests, the most in flight at once, the
     most in one second of the server clock, and the breaches answered 429.
     """
-    return json_response(sandbox_of(request).key_limits.to_dict(VENDORS))
+    sandbox = sandbox_of(request)
+    return json_response(sandbox.key_limits.to_dict(tuple(sandbox.vendors)))

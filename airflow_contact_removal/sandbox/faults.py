@@ -13,7 +13,8 @@ import time
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from airflow_contact_removal.sandbox.common import VENDORS
+from airflow_contact_removal.sandbox.checks import AMOUNT, BOOLEAN, COUNT, FRACTION, INTEGER
+from airflow_contact_removal.sandbox.vendor import vendor_names
 
 FAULT_5XX_STATUSES = (500, 502, 503, 504)
 
@@ -94,38 +95,37 @@ class FaultConfig:
         return config
 
     def validate(self) -> None:
-        for name in ("latency_ms", "latency_jitter_ms", "slow_ms", "trickle_ms", "hang_ms"):
-            value = getattr(self, name)
-            if not _is_number(value) or value < 0:
-                raise FaultConfigError(f"{name} must be a number >= 0")
-        for name in ("rate_429", "rate_5xx", "rate_drop", "rate_slow"):
-            value = getattr(self, name)
-            if not _is_number(value) or not 0 <= value <= 1:
-                raise FaultConfigError(f"{name} must be a number between 0 and 1")
+        checks = [
+            *(
+                (name, AMOUNT)
+                for name in ("latency_ms", "latency_jitter_ms", "slow_ms", "trickle_ms", "hang_ms")
+            ),
+            *((name, FRACTION) for name in ("rate_429", "rate_5xx", "rate_drop", "rate_slow")),
+        ]
+        for name, check in checks:
+            if not check.accepts(getattr(self, name)):
+                raise FaultConfigError(check.message(name))
         if self.rate_429 + self.rate_5xx + self.rate_drop > 1 + 1e-9:
             raise FaultConfigError("rate_429 + rate_5xx + rate_drop must be <= 1")
-        if (
-            not isinstance(self.retry_after, int)
-            or isinstance(self.retry_after, bool)
-            or self.retry_after < 0
+        for name, check in (
+            ("retry_after", COUNT),
+            ("seed", INTEGER),
+            ("drop_after_processing", BOOLEAN),
+            ("echo_identifiers", BOOLEAN),
         ):
-            raise FaultConfigError("retry_after must be an integer >= 0")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise FaultConfigError("seed must be an integer")
-        if not isinstance(self.drop_after_processing, bool):
-            raise FaultConfigError("drop_after_processing must be a boolean")
-        if not isinstance(self.echo_identifiers, bool):
-            raise FaultConfigError("echo_identifiers must be a boolean")
+            if not check.accepts(getattr(self, name)):
+                raise FaultConfigError(check.message(name))
         if self.retry_after_header is not None and (
             not isinstance(self.retry_after_header, str)
             or not self.retry_after_header.isprintable()
             or not self.retry_after_header.isascii()
         ):
             raise FaultConfigError("retry_after_header must be null or a printable ASCII string")
+        vendors = vendor_names()
         if self.vendors is not None and (
-            not isinstance(self.vendors, list) or any(v not in VENDORS for v in self.vendors)
+            not isinstance(self.vendors, list) or any(v not in vendors for v in self.vendors)
         ):
-            raise FaultConfigError(f"vendors must be null or a list of {', '.join(VENDORS)}")
+            raise FaultConfigError(f"vendors must be null or a list of {', '.join(vendors)}")
 
     @property
     def active(self) -> bool:
@@ -207,8 +207,11 @@ class FaultInjector:
         return Decision(delay_ms / 1000)
 
 
-def _first_identifier(body: Any, *names: str) -> str:
-    """The first identifier of a request body, under the first of ``names`` that has one."""
+def first_identifier(body: Any, *names: str) -> str:
+    """
+    The first identifier of a request body, under the first of ``names`` that has one (for a vendor's
+    ``echo_answer``: its documented refusal quoting an identifier of the batch).
+    """
     if isinstance(body, dict):
         for name in names:
             values = body.get(name)
@@ -219,35 +222,6 @@ def _first_identifier(body: Any, *names: str) -> str:
                     if isinstance(value, dict) and isinstance(value.get("value"), str):
                         return value["value"]
     return "unknown"
-
-
-def echo_answer(vendor: str, body: Any) -> tuple[int, dict[str, Any]]:
-    """
-    The vendor's documented kind of refusal, its text quoting an identifier of the request ``body``.
-
-    Wooxy documents "no data found for key {userId}"; Migma answers "Invalid email: ..."; AutoSend's
-    validation errors name the field and value; Bird's 422 the identifier it could not process.
-    """
-    if vendor == "wooxy":
-        key = _first_identifier(body, "userIds", "emails", "phoneNumbers")
-        return 400, {"result": False, "requestId": "0" * 24, "errors": [f"no data found for key {key}"]}
-    if vendor == "migma":
-        email = _first_identifier(body, "emails")
-        return 400, {"success": False, "error": f"Invalid email: {email}", "code": "VALIDATION_FAILED"}
-    if vendor == "autosend":
-        value = _first_identifier(body, "emails", "contactIds")
-        error = {
-            "message": f"Invalid value {value}",
-            "code": "VALIDATION_FAILED",
-            "details": [{"field": "emails", "message": f"{value} is not valid"}],
-        }
-        return 400, {"success": False, "error": error}
-    value = _first_identifier(body, "identifiers", "contacts")
-    return 422, {"code": "InvalidPayload", "message": f"identifier {value} cannot be processed"}
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def client_gone(receive: Any) -> bool:

@@ -18,13 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-#: The header carrying each vendor's key, and the scheme word before it (``None``: the bare value).
-KEY_HEADERS: dict[str, tuple[bytes, str | None]] = {
-    "autosend": (b"authorization", "Bearer"),
-    "wooxy": (b"access-token", None),
-    "bird": (b"authorization", "AccessKey"),
-    "migma": (b"authorization", "Bearer"),
-}
+from airflow_contact_removal.sandbox.vendor import SandboxVendor
 
 
 def key_label(key: str) -> str:
@@ -32,9 +26,9 @@ def key_label(key: str) -> str:
     return "key-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
-def key_of(vendor: str, headers: list[tuple[bytes, bytes]]) -> str:
+def key_of(vendor: SandboxVendor, headers: list[tuple[bytes, bytes]]) -> str:
     """The API key a request carries (``""`` when it carries none), read as the vendor reads it."""
-    name, scheme = KEY_HEADERS[vendor]
+    name, scheme = vendor.key_header, vendor.key_scheme
     for header, value in headers:
         if header == name:
             text = value.decode("latin-1").strip()

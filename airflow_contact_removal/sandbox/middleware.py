@@ -2,7 +2,7 @@
 the per-key concurrency caps and counters (:mod:`~airflow_contact_removal.sandbox.limits`), fault and latency injection, and the request log.
 
 It is a plain ASGI middleware (no ``BaseHTTPMiddleware``) so it adds little per-request cost, and it calls
-the benchmarked endpoints itself instead of through FastAPI (see ``app.DIRECT_ENDPOINTS``).
+the benchmarked endpoints itself instead of through FastAPI (each vendor's ``direct_endpoints``).
 """
 
 from __future__ import annotations
@@ -15,24 +15,22 @@ from typing import Any
 
 from starlette.requests import Request
 
-from airflow_contact_removal.sandbox import autosend, bird, migma, wooxy
-from airflow_contact_removal.sandbox.common import INVALID_JSON, VENDOR_PREFIXES, batch_size
+from airflow_contact_removal.sandbox.common import INVALID_JSON, batch_size
 from airflow_contact_removal.sandbox.faults import (
     FAULT_5XX,
     FAULT_429,
     FAULT_DROP,
     FAULT_DROP_AFTER,
-    echo_answer,
     silence,
     trickled,
 )
 from airflow_contact_removal.sandbox.limits import key_of
 from airflow_contact_removal.sandbox.requestlog import VIOLATION_CONCURRENCY
+from airflow_contact_removal.sandbox.vendor import SandboxVendor
 
 logger = logging.getLogger(__name__)
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
-_FAULT_MODULES = {"autosend": autosend, "wooxy": wooxy, "bird": bird, "migma": migma}
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -55,8 +53,9 @@ class RequestContext:
         self.violations: list[str] = []
 
 
-def vendor_of(path: str) -> str | None:
-    for vendor, prefix in VENDOR_PREFIXES.items():
+def vendor_of(path: str, prefixes: dict[str, str]) -> str | None:
+    """The vendor whose prefix (``prefixes``: vendor -> prefix) ``path`` is under, or None."""
+    for vendor, prefix in prefixes.items():
         if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
             return vendor
     return None
@@ -67,8 +66,8 @@ class SandboxMiddleware:
 
     :param app: the wrapped ASGI app.
     :param sandbox: the :class:`~airflow_contact_removal.sandbox.state.Sandbox`.
-    :param direct_routes: (method, path) -> endpoint to call without the wrapped app (see
-        :data:`~airflow_contact_removal.sandbox.app.DIRECT_ENDPOINTS`).
+    :param direct_routes: (method, path) -> endpoint to call without the wrapped app (the vendors'
+        ``direct_endpoints``).
     """
 
     def __init__(
@@ -77,6 +76,7 @@ class SandboxMiddleware:
         self.app = app
         self.sandbox = sandbox
         self.direct_routes = direct_routes or {}
+        self.prefixes = {name: vendor.prefix for name, vendor in sandbox.vendors.items()}
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -87,7 +87,7 @@ class SandboxMiddleware:
             await _send_json(send, 403, b'{"error":"the sandbox answers loopback clients only"}')
             return
         self.sandbox.tick()
-        vendor = vendor_of(scope["path"])
+        vendor = vendor_of(scope["path"], self.prefixes)
         if vendor is None:
             await self.app(scope, receive, send)
             return
@@ -108,7 +108,8 @@ class SandboxMiddleware:
         sandbox.log.observe_in_flight(vendor, in_flight)
         outcome = _Outcome()
         # Per key, as the vendor counts: every task, worker and trigger sharing the key adds up.
-        limits, key = sandbox.key_limits, key_of(vendor, scope["headers"])
+        described = sandbox.vendors[vendor]
+        limits, key = sandbox.key_limits, key_of(described, scope["headers"])
         admitted = False
         try:
             already = limits.arrive(vendor, key, started)
@@ -116,7 +117,7 @@ class SandboxMiddleware:
             if cap and already >= cap:
                 context.violations.append(VIOLATION_CONCURRENCY)
                 outcome.status = await _send_json(
-                    send, 429, _too_many_in_flight_body(vendor), [(b"retry-after", b"1")]
+                    send, 429, _too_many_in_flight_body(described), [(b"retry-after", b"1")]
                 )
                 return
             limits.admit(vendor, key)
@@ -128,7 +129,7 @@ class SandboxMiddleware:
                 await silence(receive, decision.hang)
                 await _drop(receive, send)
             elif decision.echo:
-                status, answer = echo_answer(vendor, context.body)
+                status, answer = described.echo_answer(context.body)
                 outcome.status = await _send_json(send, status, json.dumps(answer).encode())
             elif decision.fault in (FAULT_429, FAULT_5XX):
                 outcome.status = await self._send_fault(vendor, scope, send, decision.status)
@@ -188,22 +189,23 @@ class SandboxMiddleware:
             # Never log the exception text or traceback: it could hold an identifier from the body.
             logger.error("sandbox: %s in a %s handler", type(exc).__name__, scope["sandbox.ctx"].vendor)
             if outcome.status is None:
-                body = json.dumps(_FAULT_MODULES[scope["sandbox.ctx"].vendor].fault_body(500, 0)).encode()
+                vendor = self.sandbox.vendors[scope["sandbox.ctx"].vendor]
+                body = json.dumps(vendor.fault_body(500, 0)).encode()
                 outcome.status = await _send_json(send, 500, body)
 
     async def _send_fault(self, vendor: str, scope: dict, send: Any, status: int) -> int:
-        module = _FAULT_MODULES[vendor]
+        described = self.sandbox.vendors[vendor]
         retry_after = self.sandbox.faults.config.retry_after
         headers = [
             (k.lower().encode(), v.encode())
-            for k, v in module.fault_headers(self.sandbox, _headers(scope)).items()
+            for k, v in described.fault_headers(self.sandbox, _headers(scope)).items()
         ]
         raw_retry_after = self.sandbox.faults.config.retry_after_header
         if raw_retry_after is not None:
             headers.append((b"retry-after", raw_retry_after.encode()))
         elif status == 429:
             headers.append((b"retry-after", str(retry_after).encode()))
-        body = json.dumps(module.fault_body(status, retry_after)).encode()
+        body = json.dumps(described.fault_body(status, retry_after)).encode()
         return await _send_json(send, status, body, headers)
 
 
@@ -274,10 +276,9 @@ async def _drop(receive: Any, send: Any) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": headers})
 
 
-def _too_many_in_flight_body(vendor: str) -> bytes:
-    if vendor == "wooxy":
-        return json.dumps(wooxy.too_many_in_flight_body()).encode()
-    return json.dumps(_FAULT_MODULES[vendor].fault_body(429, 1)).encode()
+def _too_many_in_flight_body(vendor: SandboxVendor) -> bytes:
+    body = vendor.too_many_in_flight if vendor.too_many_in_flight is not None else vendor.fault_body(429, 1)
+    return json.dumps(body).encode()
 
 
 def _headers(scope: dict) -> dict[str, str]:

@@ -19,6 +19,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from airflow_contact_removal.sandbox.checks import COUNT
 from airflow_contact_removal.sandbox.common import (
     INVALID_JSON,
     SeedError,
@@ -33,8 +34,10 @@ from airflow_contact_removal.sandbox.common import (
     sandbox_of,
     scheme_token,
 )
+from airflow_contact_removal.sandbox.faults import first_identifier
 from airflow_contact_removal.sandbox.records import Pattern, PatternError, Roster
 from airflow_contact_removal.sandbox.requestlog import VIOLATION_BATCH
+from airflow_contact_removal.sandbox.vendor import Option, SandboxVendor
 
 MAX_EMAILS = 1000
 MAX_IDEMPOTENCY_KEY = 100
@@ -56,6 +59,12 @@ def fault_body(status: int, retry_after: int) -> dict[str, Any]:
 
 def fault_headers(sandbox: Any, headers: dict[str, str]) -> dict[str, str]:
     return {}
+
+
+def echo_answer(body: Any) -> tuple[int, dict[str, Any]]:
+    """Migma's "Invalid email: ..." refusal."""
+    email = first_identifier(body, "emails")
+    return 400, {"success": False, "error": f"Invalid email: {email}", "code": "VALIDATION_FAILED"}
 
 
 @dataclass(slots=True)
@@ -214,10 +223,10 @@ def _bulk_delete(request: Request) -> tuple[int, dict[str, Any]]:
         for index, email in enumerate(emails):
             if not isinstance(email, str) or not is_email(email.strip()):
                 return 400, error_body(f"emails[{index}] is not a valid email address", "VALIDATION_ERROR")
-    roster = sandbox.migma.projects.get(project_id)
+    roster = sandbox.stores["migma"].projects.get(project_id)
     if roster is None:
         return 403, error_body("Project not found or access denied", "FORBIDDEN")
-    deleted, not_found = sandbox.migma.delete(roster, emails)
+    deleted, not_found = sandbox.stores["migma"].delete(roster, emails)
     return 200, {"success": True, "data": {"deleted": deleted, "notFound": not_found}, "error": None}
 
 
@@ -240,7 +249,7 @@ async def bulk_delete(request: Request) -> Response:
     scope = (hashlib.sha256(key.encode()).hexdigest(), idempotency_key)
     fingerprint = _fingerprint(context.body, context.raw)
     now = sandbox.clock.now()
-    stored = sandbox.migma.stored(scope, now)
+    stored = sandbox.stores["migma"].stored(scope, now)
     if stored is not None:
         if stored.fingerprint != fingerprint:
             message = "Idempotency-Key was already used with a different request body"
@@ -254,5 +263,30 @@ async def bulk_delete(request: Request) -> Response:
     status, body = _bulk_delete(request)
     response = json_response(body, status)
     if status != 429 and status < 500:
-        sandbox.migma.answers[scope] = StoredAnswer(now, fingerprint, status, bytes(response.body))
+        sandbox.stores["migma"].answers[scope] = StoredAnswer(now, fingerprint, status, bytes(response.body))
     return response
+
+
+SANDBOX = SandboxVendor(
+    name="migma",
+    label="Migma",
+    prefix="/migma",
+    key_header=b"authorization",
+    key_scheme="Bearer",
+    default_key="sandbox-migma-key",
+    router=router,
+    new_store=lambda options: MigmaStore(),
+    parse_seed=parse_seed,
+    fault_body=fault_body,
+    echo_answer=echo_answer,
+    fault_headers=fault_headers,
+    options=(
+        Option(
+            "migma_max_in_flight",
+            8,
+            COUNT,
+            "concurrent Migma requests per key before 429 (``MigmaHook.max_in_flight``, 8). 0 = no limit.",
+        ),
+    ),
+    direct_endpoints=(bulk_delete,),
+)

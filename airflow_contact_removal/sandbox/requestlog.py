@@ -12,7 +12,6 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_contact_removal.sandbox.common import VENDORS
 from airflow_contact_removal.sandbox.limits import KeyLimits
 
 LOG_SIZE = 100_000
@@ -54,17 +53,22 @@ class VendorStats:
 
 
 class RequestLog:
-    """The last :data:`LOG_SIZE` vendor requests plus running per-vendor totals."""
+    """The last :data:`LOG_SIZE` vendor requests plus running per-vendor totals.
 
-    def __init__(self, size: int = LOG_SIZE) -> None:
+    :param vendors: the names of the vendors served, in the order the totals list them.
+    :param size: how many requests the log keeps.
+    """
+
+    def __init__(self, vendors: tuple[str, ...], size: int = LOG_SIZE) -> None:
+        self.vendors = vendors
         self.entries: deque[tuple] = deque(maxlen=size)
-        self.stats = {vendor: VendorStats() for vendor in VENDORS}
+        self.stats = {vendor: VendorStats() for vendor in vendors}
         #: per API key: requests in flight now, and the counters cleared with the log.
         self.keys = KeyLimits()
 
     def clear(self) -> None:
         self.entries.clear()
-        self.stats = {vendor: VendorStats() for vendor in VENDORS}
+        self.stats = {vendor: VendorStats() for vendor in self.vendors}
         self.keys.clear()
 
     def observe_in_flight(self, vendor: str, in_flight: int) -> None:

@@ -1,57 +1,49 @@
-"""The sandbox's whole state: options, API keys, the server clock and one store per vendor."""
+"""The sandbox's whole state: options, API keys, the server clock and one store per served vendor."""
 
 from __future__ import annotations
 
-import random
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_contact_removal.sandbox import autosend, bird, migma, wooxy
-from airflow_contact_removal.sandbox.common import DEFAULT_KEYS, VENDORS, SeedError
+from airflow_contact_removal.sandbox.checks import COUNT
+from airflow_contact_removal.sandbox.common import SeedError
 from airflow_contact_removal.sandbox.faults import FaultConfig, FaultInjector
 from airflow_contact_removal.sandbox.requestlog import RequestLog
+from airflow_contact_removal.sandbox.vendor import sandbox_vendors
 
 MAX_GENERATED = 20_000_000
 DETAIL_LIMIT = 1000
-
-VENDOR_MODULES = {"autosend": autosend, "wooxy": wooxy, "bird": bird, "migma": migma}
 
 
 class OptionsError(ValueError):
     """Server options are invalid."""
 
 
+def _default_keys() -> dict[str, str]:
+    return {name: vendor.default_key for name, vendor in sandbox_vendors().items()}
+
+
+def _default_values() -> dict[str, Any]:
+    return {option.name: option.default for vendor in sandbox_vendors().values() for option in vendor.options}
+
+
 @dataclass
 class SandboxOptions:
     """Behaviour switches of the sandbox (CLI flags, ``SandboxServer(**options)``, ``/_sandbox/options``).
 
+    Each vendor declares its own switches (:class:`~airflow_contact_removal.sandbox.vendor.Option`, in its
+    sandbox module's ``SANDBOX``): e.g. ``autosend_rate_limit``, ``wooxy_processing_delay``,
+    ``migma_max_in_flight``. They are given and listed flat, by name, next to ``keys`` and ``faults``.
+
     :param keys: vendor -> the one API key it accepts.
-    :param autosend_rate_limit: AutoSend requests per second per key (0 = no limit). The vendor's default is 2.
-    :param autosend_return_ids: add ``data.removedIds`` to AutoSend's account removal answer.
-    :param autosend_max_batch: largest AutoSend batch accepted (the vendor documents none; sanity cap).
-    :param wooxy_processing_delay: seconds (server clock) before a queued Wooxy removal is processed.
-    :param wooxy_error_rate: fraction of matched Wooxy contacts that fail with ``processing_failed``.
-    :param wooxy_error_seed: seed of the generator that picks those contacts.
-    :param wooxy_max_in_flight: concurrent Wooxy requests per key before 429 (the page says 10).
-    :param bird_max_in_flight: concurrent Bird requests per key before 429. Bird documents no cap; 5 is
-        the cap this provider chose (``BirdHook.max_in_flight``), held strictly so tests can show that
-        every task on one key together stays within it. 0 = no limit.
-    :param migma_max_in_flight: the same for Migma (``MigmaHook.max_in_flight``, 8).
     :param faults: initial fault injection settings (see :class:`FaultConfig`).
+    :param values: every vendor option by name, in the order the vendors and their options are declared.
     """
 
-    keys: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_KEYS))
-    autosend_rate_limit: int = 2
-    autosend_return_ids: bool = False
-    autosend_max_batch: int = 1000
-    wooxy_processing_delay: float = 0.0
-    wooxy_error_rate: float = 0.0
-    wooxy_error_seed: int = 0
-    wooxy_max_in_flight: int = 10
-    bird_max_in_flight: int = 5
-    migma_max_in_flight: int = 8
+    keys: dict[str, str] = field(default_factory=_default_keys)
     faults: FaultConfig = field(default_factory=FaultConfig)
+    values: dict[str, Any] = field(default_factory=_default_values)
 
     @classmethod
     def build(cls, values: dict[str, Any]) -> SandboxOptions:
@@ -59,61 +51,44 @@ class SandboxOptions:
         return cls().updated(values)
 
     def updated(self, changes: dict[str, Any]) -> SandboxOptions:
-        known = {f.name for f in fields(self)}
-        unknown = sorted(set(changes) - known)
+        unknown = sorted(set(changes) - {"keys", "faults", *self.values})
         if unknown:
             raise OptionsError(f"unknown options: {', '.join(unknown)}")
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        values["keys"] = dict(self.keys)
+        keys, faults, values = dict(self.keys), self.faults, dict(self.values)
         for name, value in changes.items():
             if name == "keys":
-                values["keys"].update(_checked_keys(value))
+                keys.update(_checked_keys(value))
             elif name == "faults":
-                values["faults"] = self.faults.updated(value) if isinstance(value, dict) else value
+                faults = self.faults.updated(value) if isinstance(value, dict) else value
             else:
                 values[name] = value
-        options = SandboxOptions(**values)
+        options = SandboxOptions(keys, faults, values)
         options.validate()
         return options
 
     def validate(self) -> None:
-        for name in (
-            "autosend_rate_limit",
-            "autosend_max_batch",
-            "wooxy_error_seed",
-            "wooxy_max_in_flight",
-            "bird_max_in_flight",
-            "migma_max_in_flight",
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise OptionsError(f"{name} must be an integer >= 0")
-        if not isinstance(self.autosend_return_ids, bool):
-            raise OptionsError("autosend_return_ids must be a boolean")
-        delay = self.wooxy_processing_delay
-        if not isinstance(delay, int | float) or isinstance(delay, bool) or delay < 0:
-            raise OptionsError("wooxy_processing_delay must be a number >= 0")
-        rate = self.wooxy_error_rate
-        if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 <= rate <= 1:
-            raise OptionsError("wooxy_error_rate must be a number between 0 and 1")
+        for vendor in sandbox_vendors().values():
+            for option in vendor.options:
+                if option.name in self.values and not option.check.accepts(self.values[option.name]):
+                    raise OptionsError(option.check.message(option.name))
         if not isinstance(self.faults, FaultConfig):
             raise OptionsError("faults must be an object")
         self.faults.validate()
 
     def max_in_flight(self, vendor: str) -> int:
-        """Requests one key may have in flight at ``vendor`` before 429 (0: no cap; AutoSend documents
-        a rate, not a concurrency cap)."""
-        return getattr(self, f"{vendor}_max_in_flight", 0)
+        """Requests one key may have in flight at ``vendor`` before 429: its ``<vendor>_max_in_flight``
+        option (0 or no such option: no cap; AutoSend documents a rate, not a concurrency cap)."""
+        return self.values.get(f"{vendor}_max_in_flight", 0)
 
     def public(self) -> dict[str, Any]:
         """The options without the API keys."""
-        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("keys", "faults")}
-        return values
+        return dict(self.values)
 
 
 def _checked_keys(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict) or set(value) - set(VENDORS):
-        raise OptionsError(f"keys must map some of {', '.join(VENDORS)} to API keys")
+    vendors = tuple(sandbox_vendors())
+    if not isinstance(value, dict) or set(value) - set(vendors):
+        raise OptionsError(f"keys must map some of {', '.join(vendors)} to API keys")
     if not all(isinstance(k, str) and k and k.isprintable() and " " not in k for k in value.values()):
         raise OptionsError("API keys must be non-empty printable strings without spaces")
     return dict(value)
@@ -139,10 +114,13 @@ class Sandbox:
     """
 
     def __init__(self, options: SandboxOptions | None = None) -> None:
+        #: every vendor served, by name (:class:`~airflow_contact_removal.sandbox.vendor.SandboxVendor`):
+        #: the registry's as this sandbox is made.
+        self.vendors = sandbox_vendors()
         self.initial = options or SandboxOptions()
         self.initial.validate()
-        self.log = RequestLog()
-        self.in_flight = dict.fromkeys(VENDORS, 0)
+        self.log = RequestLog(tuple(self.vendors))
+        self.in_flight = dict.fromkeys(self.vendors, 0)
         #: per-key in-flight counts and counters (``GET /_sandbox/limits``).
         self.key_limits = self.log.keys
         self._reset_state(self.initial.faults)
@@ -152,10 +130,13 @@ class Sandbox:
         self.keys = dict(self.options.keys)
         self.clock = Clock()
         self.faults = FaultInjector(faults)
-        self.autosend = autosend.AutoSendStore()
-        self.wooxy = wooxy.WooxyStore(self.options.wooxy_error_seed)
-        self.bird = bird.BirdStore()
-        self.migma = migma.MigmaStore()
+        #: each vendor's store, by name.
+        self.stores = {name: vendor.new_store(self.options) for name, vendor in self.vendors.items()}
+        self._ticks = [
+            (vendor.tick, self.stores[name])
+            for name, vendor in self.vendors.items()
+            if vendor.tick is not None
+        ]
 
     def reset(self) -> None:
         """Empty every store, faults off, options and keys as at start, clock unshifted, log cleared."""
@@ -166,15 +147,18 @@ class Sandbox:
         options = self.options.updated(changes)
         if "keys" in changes:
             self.keys.update(options.keys)
-        if "wooxy_error_seed" in changes:
-            self.wooxy.rng = random.Random(options.wooxy_error_seed)
+        for name, vendor in self.vendors.items():
+            if vendor.options_changed is not None:
+                vendor.options_changed(self.stores[name], options, set(changes))
         if "faults" in changes:
             self.faults.configure(options.faults)
         self.options = options
 
     def tick(self) -> None:
-        """Bring time-driven state up to date (Wooxy processing and expiry)."""
-        self.wooxy.process_due(self.clock.now(), self.options.wooxy_error_rate)
+        """Bring time-driven state up to date (each vendor's ``tick``, e.g. asynchronous processing)."""
+        now = self.clock.now()
+        for tick, store in self._ticks:
+            tick(store, now, self.options)
 
     # -- seeding ------------------------------------------------------------------------------------------
 
@@ -185,7 +169,7 @@ class Sandbox:
         """
         if not isinstance(document, dict):
             raise SeedError("a seed document is a JSON object")
-        unknown = sorted(set(document) - {"keys", *VENDORS})
+        unknown = sorted(set(document) - {"keys", *self.vendors})
         if unknown:
             raise SeedError(f"unknown seed sections: {', '.join(unknown)}")
         try:
@@ -193,29 +177,29 @@ class Sandbox:
         except OptionsError as exc:
             raise SeedError(str(exc)) from None
         plans = {
-            vendor: VENDOR_MODULES[vendor].parse_seed(document[vendor], self.store(vendor))
-            for vendor in VENDORS
-            if vendor in document
+            name: vendor.parse_seed(document[name], self.store(name))
+            for name, vendor in self.vendors.items()
+            if name in document
         }
         self.keys.update(keys)
         return {vendor: self.store(vendor).apply_seed(plan) for vendor, plan in plans.items()}
 
     def generate(self, spec: Any) -> dict[str, Any]:
         """Add ``count`` generated contacts to one vendor container (see the package docstring)."""
-        if not isinstance(spec, dict) or spec.get("vendor") not in VENDORS:
-            raise SeedError(f"vendor must be one of {', '.join(VENDORS)}")
+        if not isinstance(spec, dict) or spec.get("vendor") not in self.vendors:
+            raise SeedError(f"vendor must be one of {', '.join(self.vendors)}")
         count, start = spec.get("count"), spec.get("start", 0)
         if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= MAX_GENERATED:
             raise SeedError(f"count must be an integer between 0 and {MAX_GENERATED}")
-        if not isinstance(start, int) or isinstance(start, bool) or start < 0:
-            raise SeedError("start must be an integer >= 0")
+        if not COUNT.accepts(start):
+            raise SeedError(COUNT.message("start"))
         return self.store(spec["vendor"]).generate({**spec, "start": start})
 
     def store(self, vendor: str) -> Any:
-        return getattr(self, vendor)
+        return self.stores[vendor]
 
     # -- inspection ---------------------------------------------------------------------------------------
 
     def summary(self, vendor: str | None = None, detail: bool = False) -> dict[str, Any]:
-        vendors = VENDORS if vendor is None else (vendor,)
+        vendors = tuple(self.vendors) if vendor is None else (vendor,)
         return {name: self.store(name).summary(detail, DETAIL_LIMIT) for name in vendors}

@@ -21,6 +21,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from airflow_contact_removal.sandbox.checks import AMOUNT, COUNT, FRACTION
 from airflow_contact_removal.sandbox.common import (
     SeedError,
     all_emails,
@@ -37,8 +38,10 @@ from airflow_contact_removal.sandbox.common import (
     same_secret,
     sandbox_of,
 )
+from airflow_contact_removal.sandbox.faults import first_identifier
 from airflow_contact_removal.sandbox.records import Pattern, PatternError, Roster
 from airflow_contact_removal.sandbox.requestlog import VIOLATION_BATCH
+from airflow_contact_removal.sandbox.vendor import Option, SandboxVendor
 
 MAX_RECORDS = 100
 MAX_FIND_IDS = 100
@@ -109,8 +112,10 @@ def fault_headers(sandbox: Any, headers: dict[str, str]) -> dict[str, str]:
     return {}
 
 
-def too_many_in_flight_body() -> dict[str, Any]:
-    return {"result": False, "errors": [TOO_MANY_CONCURRENT]}
+def echo_answer(body: Any) -> tuple[int, dict[str, Any]]:
+    """The page's "no data found for key {userId}", quoting an identifier of the batch."""
+    key = first_identifier(body, "userIds", "emails", "phoneNumbers")
+    return 400, {"result": False, "requestId": "0" * 24, "errors": [f"no data found for key {key}"]}
 
 
 @dataclass(slots=True)
@@ -400,12 +405,12 @@ async def remove_contacts(request: Request) -> Response:
     if errors:
         return json_response({"result": False, "requestId": request_id, "errors": errors}, 400)
     list_id = body["contactListId"]
-    if list_id not in sandbox.wooxy.lists:
+    if list_id not in sandbox.stores["wooxy"].lists:
         # The README warns that result:false may come with HTTP 200: this is that case.
         errors = [f"List with id {list_id} not found!"]
         return json_response({"result": False, "requestId": request_id, "errors": errors}, 200)
-    delay = sandbox.options.wooxy_processing_delay
-    sandbox.wooxy.submit(request_id, list_id, body.get("webHookUri"), identifiers, now, delay)
+    delay = sandbox.options.values["wooxy_processing_delay"]
+    sandbox.stores["wooxy"].submit(request_id, list_id, body.get("webHookUri"), identifiers, now, delay)
     return json_response({"result": True, "requestId": request_id})
 
 
@@ -425,5 +430,71 @@ async def find_requests(request: Request) -> Response:
         context_of(request).violations.append(VIOLATION_BATCH)
         message = f"Maximum count of ids per request is {MAX_FIND_IDS}, current {len(ids)}"
         return json_response({"result": False, "errors": [message]}, 400)
-    found, errors = sandbox.wooxy.find(ids, sandbox.clock.now())
+    found, errors = sandbox.stores["wooxy"].find(ids, sandbox.clock.now())
     return json_response({"result": True, "requests": found, "errors": errors})
+
+
+# -- the sandbox's view of Wooxy ----------------------------------------------------------------------------
+
+
+def _new_store(options: Any) -> WooxyStore:
+    return WooxyStore(options.values["wooxy_error_seed"])
+
+
+def _tick(store: WooxyStore, now: float, options: Any) -> None:
+    """Process the due removals and forget the expired ones, before any request sees the state."""
+    store.process_due(now, options.values["wooxy_error_rate"])
+
+
+def _options_changed(store: WooxyStore, options: Any, changed: set[str]) -> None:
+    if "wooxy_error_seed" in changed:
+        store.rng = random.Random(options.values["wooxy_error_seed"])
+
+
+SANDBOX = SandboxVendor(
+    name="wooxy",
+    label="Wooxy",
+    prefix="/wooxy/v3",
+    key_header=b"access-token",
+    key_scheme=None,
+    default_key="sandbox-wooxy-key",
+    router=router,
+    new_store=_new_store,
+    parse_seed=parse_seed,
+    fault_body=fault_body,
+    echo_answer=echo_answer,
+    fault_headers=fault_headers,
+    too_many_in_flight={"result": False, "errors": [TOO_MANY_CONCURRENT]},
+    options=(
+        Option(
+            "wooxy_processing_delay",
+            0.0,
+            AMOUNT,
+            "seconds (server clock) before a queued Wooxy removal is processed.",
+            flag_help="seconds before processing",
+        ),
+        Option(
+            "wooxy_error_rate",
+            0.0,
+            FRACTION,
+            "fraction of matched Wooxy contacts that fail with ``processing_failed``.",
+            flag_help="fraction of contacts that fail",
+        ),
+        Option(
+            "wooxy_error_seed",
+            0,
+            COUNT,
+            "seed of the generator that picks those contacts.",
+            flag_help="seed for --wooxy-error-rate",
+        ),
+        Option(
+            "wooxy_max_in_flight",
+            10,
+            COUNT,
+            "concurrent Wooxy requests per key before 429 (the page says 10).",
+        ),
+    ),
+    direct_endpoints=(remove_contacts,),
+    tick=_tick,
+    options_changed=_options_changed,
+)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_contact_removal.hooks import HOOKS_BY_CONN_TYPE, register_hook
+from airflow_contact_removal.hooks import register_hook
+from airflow_contact_removal.vendors import unregister_vendor
 from tests.conftest import set_connection
 from tests.fifth_vendor.fake_api import KEY, FakeParcel
 from tests.fifth_vendor.hook import ParcelHook
@@ -14,9 +15,10 @@ MEMBERS = [f"user{i}@example.com" for i in range(7)]
 
 @pytest.fixture(autouse=True)
 def parcel_registered(monkeypatch):
-    monkeypatch.setitem(HOOKS_BY_CONN_TYPE, ParcelHook.conn_type, ParcelHook)
-    register_hook(ParcelHook)
+    register_hook(ParcelHook, sandbox_module="tests.fifth_vendor.sandbox")
     set_connection(monkeypatch, "parcel_default", conn_type="parcel", password=KEY)
+    yield
+    unregister_vendor(ParcelHook.conn_type)  # the other tests see the four vendors only
 
 
 @pytest.fixture
