@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from airflow_contact_removal.connection_form import conn_fields, field_behaviour
 from airflow_contact_removal.vendors import BUILTIN_VENDORS, COMPATIBILITY_MODULES, Vendor
-
-PACKAGE_NAME = "airflow-provider-contact-removal"
-
-try:
-    # Written once, in pyproject.toml; the installed package's metadata carries it.
-    __version__ = version(PACKAGE_NAME)
-except PackageNotFoundError:  # a source tree on sys.path that was never installed
-    __version__ = "0.0.0+unknown"
+from airflow_contact_removal.version import PACKAGE_NAME, __version__
 
 REPOSITORY_URL = "https://github.com/airflow-provider-contact-removal/airflow-provider-contact-removal"
 INTEGRATION = "Contact Removal"

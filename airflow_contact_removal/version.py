@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+PACKAGE_NAME = "airflow-provider-contact-removal"
+
 try:
-    __version__ = version("airflow-provider-contact-removal")
+    __version__ = version(PACKAGE_NAME)
 except PackageNotFoundError:  # a source tree on sys.path that was never installed
-    __version__ = "0+unknown"
+    __version__ = "0.0.0+unknown"

@@ -31,9 +31,9 @@ from airflow_contact_removal.hooks.retry import RETRYABLE_STATUSES, TransientFai
 from airflow_contact_removal.hooks.settings import HookSettings, _Secret
 from airflow_contact_removal.hooks.transport import Attempt, IOWorkers, TrackedAdapter, drain_timeout
 from airflow_contact_removal.stopping import raise_if_stopped
-from airflow_contact_removal.version import __version__
+from airflow_contact_removal.version import PACKAGE_NAME, __version__
 
-USER_AGENT = f"airflow-provider-contact-removal/{__version__}"
+USER_AGENT = f"{PACKAGE_NAME}/{__version__}"
 
 
 @dataclass(frozen=True)
