@@ -94,7 +94,8 @@ class HidesIdentifierFields:
     identifier_noun: ClassVar[str] = "identifier"
 
     def _do_render_template_fields(self, parent, template_fields, context, jinja_env, seen_oids) -> None:
-        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+        # A mixin: the next class in the MRO is the operator's BaseOperator, which mypy cannot see.
+        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)  # type: ignore[misc]
         if parent is not self:
             return  # a nested templated object, not this operator's own fields
         for name in self.identifier_fields:

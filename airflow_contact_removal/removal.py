@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sized
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_contact_removal.batching import Batch, ProgressLog, make_batches, run_concurrently
+from airflow_contact_removal.batching import Batch, Logger, ProgressLog, make_batches, run_concurrently
 from airflow_contact_removal.checkpoint import Checkpoint
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, ContactRemovalError, VendorAPIError
 from airflow_contact_removal.hooks.base import ContactRemovalHook
@@ -111,7 +111,7 @@ def run_removal(
     hook: ContactRemovalHook,
     request: RemovalRequest,
     *,
-    logger: logging.Logger = log,
+    logger: Logger = log,
     results_sink: Callable[[dict[str, Any]], None] | None = None,
     checkpoint: Checkpoint | None = None,
     stop: StopSignal | None = None,
@@ -239,7 +239,7 @@ class _Plan:
     concurrency: int
     total_valid: int | None
 
-    def progress_log(self, hook: ContactRemovalHook, logger: logging.Logger) -> ProgressLog:
+    def progress_log(self, hook: ContactRemovalHook, logger: Logger) -> ProgressLog:
         """The progress log, with totals when they are known or can be estimated from the input."""
         total, estimate = self.total_valid, None
         if total is None:
@@ -248,7 +248,7 @@ class _Plan:
         return ProgressLog(batches, total, logger=logger, estimate=estimate)
 
 
-def _plan(hook: ContactRemovalHook, request: RemovalRequest, logger: logging.Logger) -> _Plan:
+def _plan(hook: ContactRemovalHook, request: RemovalRequest, logger: Logger) -> _Plan:
     """Check the request against the vendor and settle the limits; refusals raise before any request."""
     inputs = {kind: value for kind, value in request.identifiers.items() if value is not None}
     options = {name: value for name, value in request.batch_options.items() if value is not None}
@@ -291,7 +291,7 @@ class _Recorder:
         sink: _GuardedSink,
         checkpoint: Checkpoint | None,
         stop: StopSignal,
-        logger: logging.Logger,
+        logger: Logger,
     ) -> None:
         self.summary = summary
         self.sink = sink
@@ -388,7 +388,9 @@ def _finish_counts(summary: RemovalSummary, cleaner: IdentifierCleaner, started:
     summary.duration_s = round(time.monotonic() - started, 3)
 
 
-def _log_cleaning(logger, hook, request: RemovalRequest, cleaner: IdentifierCleaner) -> None:
+def _log_cleaning(
+    logger: Logger, hook: ContactRemovalHook, request: RemovalRequest, cleaner: IdentifierCleaner
+) -> None:
     logger.info(
         "%s %s: %d identifier(s) in, %d valid, %d invalid, %d duplicate(s)",
         hook.hook_name,
@@ -405,7 +407,7 @@ def _account_stop(
     cleaner: IdentifierCleaner,
     started: float,
     stop: StopSignal,
-    logger: logging.Logger,
+    logger: Logger,
     hook: ContactRemovalHook,
     request: RemovalRequest,
     progress: ProgressLog,
@@ -445,7 +447,9 @@ class _GuardedSink:
     The error is kept, and raised once everything was accounted (the task fails with it).
     """
 
-    def __init__(self, write: Callable[[dict[str, Any]], None] | None, stop: StopSignal, logger) -> None:
+    def __init__(
+        self, write: Callable[[dict[str, Any]], None] | None, stop: StopSignal, logger: Logger
+    ) -> None:
         self._write = write
         self._stop = stop
         self._logger = logger
@@ -486,7 +490,7 @@ class _RefusalGuard:
     such as a bad list or a 400 to every request). Transient failures are the transport's to judge.
     """
 
-    def __init__(self, stop: StopSignal, logger: logging.Logger) -> None:
+    def __init__(self, stop: StopSignal, logger: Logger) -> None:
         self._stop = stop
         self._logger = logger
         self._lock = threading.Lock()

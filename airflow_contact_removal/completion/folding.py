@@ -435,8 +435,8 @@ def _match(
     success_keys = {key for contact in successes for key in _contact_keys(contact, rules)}
     error_by_key: dict[tuple[str, str], Mapping[str, Any]] = {}
     for item in errors:
-        for key in _contact_keys(item.get("contact"), rules):
-            error_by_key.setdefault(key, item)
+        for contact_key in _contact_keys(item.get("contact"), rules):
+            error_by_key.setdefault(contact_key, item)
     sent_keys = set()
     removed = 0
     failures = []
@@ -473,7 +473,9 @@ def _failure(
 
 def _failure_of_error(item: Mapping[str, Any], rules: CompletionRules) -> dict[str, Any]:
     """A failure from a vendor error alone (no identifiers kept): the contact names the identifier."""
-    contact = item.get("contact") if isinstance(item.get("contact"), Mapping) else {}
+    contact = item.get("contact")
+    if not isinstance(contact, Mapping):
+        contact = {}
     for kind, contact_field in rules.contact_fields.items():
         value = contact.get(contact_field)
         if isinstance(value, str) and value:
