@@ -66,10 +66,10 @@ def describe(value: Any, noun: str = "identifier") -> str:
 
 def _items(value: Any) -> list | None:
     if isinstance(value, str):
-        from airflow_contact_removal.identifiers import _parse_string_input
+        from airflow_contact_removal.identifiers import iter_input
 
         try:
-            return _parse_string_input(value, "value")
+            return list(iter_input(value, "value"))  # a string input's items, as the operator reads them
         except ContactRemovalConfigError:
             return [value]
     if isinstance(value, list | tuple):

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sized
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_contact_removal.accounting import whole_number
 from airflow_contact_removal.batching import Batch, Logger, ProgressLog, make_batches, run_concurrently
 from airflow_contact_removal.checkpoint import Checkpoint
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, ContactRemovalError, VendorAPIError
@@ -88,13 +89,7 @@ def resolve_limit(requested: int | None, default: int, ceiling: int, name: str, 
     """The user's value, the vendor default when ``None``, never above the vendor's ceiling."""
     if requested is None:
         return min(default, ceiling)
-    if isinstance(requested, bool) or not isinstance(requested, int):
-        try:
-            requested = int(str(requested))
-        except ValueError:
-            raise ContactRemovalConfigError(f"{name} must be a whole number, got {requested!r}") from None
-    if requested < 1:
-        raise ContactRemovalConfigError(f"{name} must be at least 1, got {requested}")
+    requested = whole_number(requested, name, minimum=1)  # a templated "100" is read as 100
     if requested > ceiling:
         log.warning("%s=%d is above %s's limit of %d; using %d", name, requested, vendor, ceiling, ceiling)
         return ceiling
@@ -262,7 +257,9 @@ def _plan(hook: ContactRemovalHook, request: RemovalRequest, logger: Logger) -> 
     concurrency = resolve_limit(
         request.max_concurrency, hook.default_in_flight, hook.max_in_flight, "max_concurrency", hook.hook_name
     )
-    max_contacts = _max_contacts(request.max_contacts)
+    max_contacts = request.max_contacts
+    if max_contacts is not None:  # a templated "100" is read as 100
+        max_contacts = whole_number(max_contacts, "max_contacts", minimum=0)
 
     # A first pass counts the valid identifiers: needed for the max_contacts guard, and cheap for
     # inputs already in memory, where it gives the progress log its totals and ETA. A streamed file
@@ -564,17 +561,6 @@ def _count_valid(hook: ContactRemovalHook, inputs: Mapping[str, Any]) -> int:
         for _ in counter.clean(kind, value):
             pass
     return counter.valid
-
-
-def _max_contacts(value: Any) -> int | None:
-    """``max_contacts`` as a whole number >= 0; a templated ``"100"`` is read as 100."""
-    if value is None:
-        return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ContactRemovalConfigError(f"max_contacts must be a whole number >= 0, got {value!r}")
-    return value
 
 
 def _check_max_contacts(max_contacts: int, valid: int) -> None:

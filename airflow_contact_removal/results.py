@@ -14,6 +14,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from airflow_contact_removal.accounting import BATCH_BUCKETS, SUMMARY_BUCKETS, imbalance
 from airflow_contact_removal.vocabulary import FAILED_STATUSES, BatchStatus, Confirmation
 
 #: Identifier kinds, in the order batches are filled.
@@ -52,7 +53,7 @@ class BatchOutcome:
 
     @property
     def total(self) -> int:
-        return self.removed + self.not_found + self.accepted + self.failed
+        return sum(getattr(self, bucket) for bucket in BATCH_BUCKETS)
 
 
 def reconcile(size: int, outcome: BatchOutcome) -> BatchOutcome:
@@ -66,7 +67,7 @@ def reconcile(size: int, outcome: BatchOutcome) -> BatchOutcome:
     """
     excess = outcome.total - size
     if excess > 0:
-        for bucket in ("removed", "not_found", "accepted", "failed"):
+        for bucket in BATCH_BUCKETS:  # removed first
             take = min(excess, getattr(outcome, bucket))
             setattr(outcome, bucket, getattr(outcome, bucket) - take)
             excess -= take
@@ -190,23 +191,15 @@ class RemovalSummary:
 
     @property
     def accounted(self) -> int:
-        return (
-            self.removed
-            + self.not_found
-            + self.accepted
-            + self.invalid
-            + self.duplicates
-            + self.failed
-            + self.planned
-        )
+        """What the buckets add up to (``requested`` once the run is accounted)."""
+        return sum(getattr(self, bucket) for bucket in SUMMARY_BUCKETS)
 
     def check(self) -> None:
         """Raise if the accounting identity does not hold (a bug, never a vendor's fault)."""
-        if self.accounted != self.requested:
-            raise AssertionError(
-                f"accounting identity broken: requested={self.requested} but buckets add up to "
-                f"{self.accounted} ({self.to_dict()})"
-            )
+        record = self.to_dict()
+        problem = imbalance(record, "requested", SUMMARY_BUCKETS)
+        if problem is not None:
+            raise AssertionError(f"accounting identity broken: {problem} ({record})")
 
     def to_dict(self) -> dict[str, Any]:
         record = asdict(self)
