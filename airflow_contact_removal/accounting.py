@@ -2,13 +2,16 @@
 
 Two identities hold throughout::
 
-    size == removed + not_found + accepted + failed                                  (one batch)
-    requested == removed + not_found + accepted + invalid + duplicates + failed + planned  (a run)
+    size      == removed + not_found + accepted + failed + invalid                          (a batch)
+    requested == removed + not_found + accepted + invalid + duplicates + failed + planned   (a run)
 
-They are checked where a batch record or a summary is built (:mod:`~airflow_contact_removal.results`),
-read back from XCom (:mod:`~airflow_contact_removal.merge`) or folded with a vendor's later answer
-(:mod:`~airflow_contact_removal.completion.folding`), all with the helpers here, so the buckets are
-named once.
+A batch's ``invalid`` are the records the vendor refused, isolated by splitting the batch; what the
+vendor answered to each request it accepted has the other four buckets.
+
+A run's summary checks its identity when the run ends (:mod:`~airflow_contact_removal.results`), a
+merge every part it reads back from XCom (:mod:`~airflow_contact_removal.merge`), and folding a
+vendor's later answer every batch it changes (:mod:`~airflow_contact_removal.completion.folding`): all
+with the helpers here, so the buckets are named once.
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ from typing import Any, TypeGuard
 
 from airflow_contact_removal.exceptions import ContactRemovalConfigError
 
-#: The buckets of one batch, in the order :func:`~airflow_contact_removal.results.reconcile` trims
-#: them: they add up to its ``size``.
-BATCH_BUCKETS = ("removed", "not_found", "accepted", "failed")
+#: The buckets of a vendor's answer to one request (:class:`~airflow_contact_removal.results.BatchOutcome`),
+#: in the order :func:`~airflow_contact_removal.results.reconcile` trims them.
+OUTCOME_BUCKETS = ("removed", "not_found", "accepted", "failed")
+#: The buckets of a batch record (:class:`~airflow_contact_removal.results.BatchResult`): they add up to
+#: its ``size``.
+BATCH_BUCKETS = (*OUTCOME_BUCKETS, "invalid")
 #: The buckets of a run's summary: they add up to its ``requested``.
 SUMMARY_BUCKETS = ("removed", "not_found", "accepted", "invalid", "duplicates", "failed", "planned")
 
@@ -53,6 +59,12 @@ def imbalance(counts: Mapping[str, Any], total: str, buckets: Iterable[str]) -> 
     if is_count(expected) and accounted == expected:
         return None
     return f"{total}={expected!r} but buckets add up to {accounted}"
+
+
+def add_buckets(target: object, source: object, buckets: Iterable[str]) -> None:
+    """Add ``source``'s counts to ``target``'s, bucket by bucket (records with the buckets as attributes)."""
+    for bucket in buckets:
+        setattr(target, bucket, getattr(target, bucket) + getattr(source, bucket))
 
 
 def whole_number(value: object, name: str, *, minimum: int | None = None) -> int:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sized
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_contact_removal.accounting import whole_number
+from airflow_contact_removal.accounting import OUTCOME_BUCKETS, add_buckets, whole_number
 from airflow_contact_removal.batching import Batch, Logger, ProgressLog, make_batches, run_concurrently
 from airflow_contact_removal.checkpoint import Checkpoint
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, ContactRemovalError, VendorAPIError
@@ -744,10 +744,7 @@ def _split(
         index=batch.index, size=batch.size, status=BatchStatus.OK, kinds=batch.kinds, attempts=attempts
     )
     for outcome in accepted:
-        result.removed += outcome.removed
-        result.not_found += outcome.not_found
-        result.accepted += outcome.accepted
-        result.failed += outcome.failed
+        add_buckets(result, outcome, OUTCOME_BUCKETS)
         result.not_found_identifiers += outcome.not_found_identifiers
         result.request_id = result.request_id or outcome.request_id
     for part, refused in rejected:

@@ -14,7 +14,13 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from airflow_contact_removal.accounting import BATCH_BUCKETS, SUMMARY_BUCKETS, imbalance
+from airflow_contact_removal.accounting import (
+    BATCH_BUCKETS,
+    OUTCOME_BUCKETS,
+    SUMMARY_BUCKETS,
+    add_buckets,
+    imbalance,
+)
 from airflow_contact_removal.vocabulary import FAILED_STATUSES, BatchStatus, Confirmation
 
 #: Identifier kinds, in the order batches are filled.
@@ -53,7 +59,7 @@ class BatchOutcome:
 
     @property
     def total(self) -> int:
-        return sum(getattr(self, bucket) for bucket in BATCH_BUCKETS)
+        return sum(getattr(self, bucket) for bucket in OUTCOME_BUCKETS)
 
 
 def reconcile(size: int, outcome: BatchOutcome) -> BatchOutcome:
@@ -67,7 +73,7 @@ def reconcile(size: int, outcome: BatchOutcome) -> BatchOutcome:
     """
     excess = outcome.total - size
     if excess > 0:
-        for bucket in BATCH_BUCKETS:  # removed first
+        for bucket in OUTCOME_BUCKETS:  # removed first
             take = min(excess, getattr(outcome, bucket))
             setattr(outcome, bucket, getattr(outcome, bucket) - take)
             excess -= take
@@ -178,11 +184,7 @@ class RemovalSummary:
         if result.status == BatchStatus.PLANNED:
             self.planned += result.size
             return
-        self.removed += result.removed
-        self.not_found += result.not_found
-        self.accepted += result.accepted
-        self.failed += result.failed
-        self.invalid += result.invalid
+        add_buckets(self, result, BATCH_BUCKETS)
         self.resumed_batches += int(result.from_checkpoint)
         if result.not_sent:
             self.not_sent += result.size

@@ -8,7 +8,9 @@ import pytest
 
 from airflow_contact_removal.accounting import (
     BATCH_BUCKETS,
+    OUTCOME_BUCKETS,
     SUMMARY_BUCKETS,
+    add_buckets,
     bucket_total,
     count_of,
     imbalance,
@@ -57,7 +59,8 @@ def test_the_bucket_names_are_the_fields_of_the_records_that_carry_them():
     outcome_fields = {field.name for field in dataclasses.fields(BatchOutcome)}
     result_fields = {field.name for field in dataclasses.fields(BatchResult)}
     summary_fields = {field.name for field in dataclasses.fields(RemovalSummary)}
-    assert set(BATCH_BUCKETS) <= outcome_fields & result_fields
+    assert set(OUTCOME_BUCKETS) <= outcome_fields
+    assert set(BATCH_BUCKETS) <= result_fields
     assert set(SUMMARY_BUCKETS) <= summary_fields
 
 
@@ -105,3 +108,35 @@ def test_parse_rendered_reads_json_then_python_literals(text, expected):
 def test_parse_rendered_refuses_what_is_neither_and_evaluates_nothing(text):
     with pytest.raises(ValueError, match="not JSON or a Python literal"):
         parse_rendered(text)
+
+
+def test_a_split_batch_with_rejected_records_folds_without_breaking_its_identity():
+    # A batch split to isolate a record the vendor refused holds invalid records beside the accepted
+    # ones: folding the vendor's later answer must count them, not call the batch unbalanced.
+    from airflow_contact_removal.wooxy_completion import fold_outcomes, folded_summary
+
+    record = BatchResult(
+        0,
+        3,
+        "ok",
+        {"emails": 3},
+        accepted=2,
+        invalid=1,
+        request_id="r1",
+        rejected=[{"kind": "emails", "value": "bad@x.com", "reason": "rejected by Wooxy: invalid"}],
+        identifiers={"emails": ["a@x.com", "b@x.com"]},
+    ).to_dict()
+    status = {"request_id": "r1", "status": "done", "successes": [{"email": "a@x.com"}], "errors": []}
+    folded, totals = fold_outcomes([record], {"r1": status})
+    assert (folded[0]["removed"], folded[0]["failed"], folded[0]["invalid"]) == (1, 1, 1)
+    assert imbalance(folded[0], "size", BATCH_BUCKETS) is None
+    summary = RemovalSummary(vendor="wooxy", operation="remove_from_list", requested=3, accepted=2, invalid=1)
+    assert folded_summary(summary.to_dict(), folded, totals)["removed"] == 1
+
+
+def test_add_buckets_adds_only_the_named_buckets():
+    summary = RemovalSummary(vendor="migma", operation="remove_contacts", removed=1)
+    add_buckets(
+        summary, BatchResult(0, 5, "partial", {}, removed=2, failed=2, invalid=1, attempts=3), BATCH_BUCKETS
+    )
+    assert (summary.removed, summary.failed, summary.invalid, summary.batches) == (3, 2, 1, 0)

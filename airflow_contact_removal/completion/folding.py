@@ -7,7 +7,7 @@ this module decides what they mean, under the hook's :class:`CompletionRules`:
 * :class:`PollState`: where a wait stands (final, unknown and pending ids), as plain JSON, so a
   trigger can hand it back in its event;
 * :func:`fold_outcomes`: turn accepted identifiers into removed or failed, batch by batch, keeping the
-  accounting identity (``removed + not_found + accepted + failed == size`` for every batch);
+  accounting identity (``removed + not_found + accepted + failed + invalid == size`` for every batch);
 * :func:`complete`: the same for a whole run, with the summary recomputed (:class:`Completion`).
 
 Nothing here is ever reported as removed unless the vendor named it in a request's successes: an
