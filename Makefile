@@ -18,9 +18,11 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# mypy checks the package (files in pyproject [tool.mypy]); the tests stay untyped.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # Includes tests/deployment: a real Airflow (api-server, LocalExecutor scheduler, dag-processor,
 # triggerer) on SQLite in a temporary AIRFLOW_HOME, started and stopped by the tests (~3 min); it
@@ -64,4 +66,4 @@ bench-scale: install
 	@$(BIN)/python bench/scale.py
 
 clean:
-	rm -rf $(VENV) $(VENV)-af* .pytest_cache build dist *.egg-info
+	rm -rf $(VENV) $(VENV)-af* .pytest_cache .mypy_cache build dist *.egg-info

@@ -11,7 +11,8 @@ from __future__ import annotations
 try:  # Airflow >= 3.2
     from airflow.sdk import conf
 except ImportError:  # Airflow 3.1
-    from airflow.configuration import conf
+    # Another class (AirflowConfigParser) with the same getters this package calls (get, getboolean).
+    from airflow.configuration import conf  # type: ignore[assignment]
 
 try:  # Airflow >= 3.2
     from airflow.sdk.exceptions import (

@@ -13,12 +13,25 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from airflow_contact_removal.results import IDENTIFIER_KINDS
 from airflow_contact_removal.stopping import StopSignal
 
 log = logging.getLogger(__name__)
+
+
+class Logger(Protocol):
+    """
+    What a run logs through: a :class:`logging.Logger`, or an operator's ``self.log`` (in Airflow 3 a
+    structlog logger, which is not a ``logging.Logger`` but takes the same ``%``-style calls).
+    """
+
+    def info(self, msg: Any, /, *args: Any) -> Any: ...
+
+    def warning(self, msg: Any, /, *args: Any) -> Any: ...
+
+    def error(self, msg: Any, /, *args: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -115,7 +128,7 @@ class ProgressLog:
         total_batches: int | None,
         total_contacts: int | None,
         *,
-        logger: logging.Logger = log,
+        logger: Logger = log,
         interval: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
         estimate: str | None = None,

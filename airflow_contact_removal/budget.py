@@ -30,6 +30,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airflow_contact_removal.accounting import is_count
 from airflow_contact_removal.exceptions import ContactRemovalConfigError
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ def account_pool_args(conn_id: str, slots: int, *, pool: str | None = None) -> d
         tasks run at once, each with 5 requests in flight).
     :param pool: the pool, when the connection's ``pool`` extra names one.
     """
-    if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
+    if not is_count(slots) or slots < 1:  # parsed with the DAG, never rendered: no text
         raise ContactRemovalConfigError(f"slots must be a whole number >= 1, got {slots!r}")
     return {"pool": pool or default_pool_name(conn_id), "pool_slots": slots}
 

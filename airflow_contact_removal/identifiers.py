@@ -150,18 +150,32 @@ def iter_input(value: object, kind: str) -> Iterable[object]:
     raise ContactRemovalConfigError(f"{kind}: expected a list of identifiers, got {type(value).__name__}")
 
 
+def parse_rendered(text: str) -> object:
+    """
+    A value a Jinja template rendered as text, read back: JSON, or else a Python literal (the repr a
+    template renders without ``render_template_as_native_obj``). Nothing is evaluated.
+
+    :raises ValueError: ``text`` is neither.
+    """
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            return parse(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):  # the last two: hostile nesting
+            continue
+    raise ValueError("not JSON or a Python literal")
+
+
 def _parse_string_input(text: str, kind: str) -> list[object]:
     stripped = text.strip()
     if not stripped:
         return []
     if stripped[0] in "[(":
-        for parse in (json.loads, ast.literal_eval):
-            try:
-                parsed = parse(stripped)
-            except (ValueError, SyntaxError, MemoryError, RecursionError):
-                continue
-            if isinstance(parsed, list | tuple):
-                return list(parsed)
+        try:
+            parsed = parse_rendered(stripped)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, list | tuple):
+            return list(parsed)
     raise ContactRemovalConfigError(
         f"{kind}: got a single string; pass a list, or a JSON array string such as "
         '\'["a@example.com", "b@example.com"]\''

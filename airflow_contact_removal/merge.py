@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from airflow_contact_removal.accounting import SUMMARY_BUCKETS, count_of, imbalance
 from airflow_contact_removal.exceptions import ContactRemovalError
 
-#: The buckets of the accounting identity: ``requested`` is their sum.
-BUCKETS = ("removed", "not_found", "accepted", "invalid", "duplicates", "failed", "planned")
 #: Other counters that are added up.
 COUNTERS = ("batches", "batches_failed", "resumed_batches")
 
@@ -40,7 +39,11 @@ def merge_summaries(
         longest part's).
     :raises ContactRemovalError: a part's own counts do not add up (a bug or a foreign XCom value).
     """
-    merged: dict[str, Any] = {"requested": 0, **dict.fromkeys(BUCKETS, 0), **dict.fromkeys(COUNTERS, 0)}
+    merged: dict[str, Any] = {
+        "requested": 0,
+        **dict.fromkeys(SUMMARY_BUCKETS, 0),
+        **dict.fromkeys(COUNTERS, 0),
+    }
     labelled: list[tuple[int, Mapping[str, Any]]] = []
     declared: set[int] = set()
     for position, summary in enumerate(summaries):
@@ -54,11 +57,9 @@ def merge_summaries(
         label = position if label is None else int(label)
         if summary.get("shards") is not None:
             declared.add(int(summary["shards"]))
-        accounted = sum(int(summary.get(name) or 0) for name in BUCKETS)
-        if accounted != summary.get("requested"):
-            raise ContactRemovalError(
-                f"part {label}: its buckets add up to {accounted} but it requested {summary.get('requested')}"
-            )
+        problem = imbalance(summary, "requested", SUMMARY_BUCKETS)
+        if problem is not None:
+            raise ContactRemovalError(f"part {label}: {problem}")
         labelled.append((label, summary))
     labelled.sort(key=lambda item: item[0])
     labels = [label for label, _ in labelled]
@@ -73,8 +74,8 @@ def merge_summaries(
         )
 
     for _, summary in labelled:
-        for name in ("requested", *BUCKETS, *COUNTERS):
-            merged[name] += int(summary.get(name) or 0)
+        for name in ("requested", *SUMMARY_BUCKETS, *COUNTERS):
+            merged[name] += count_of(summary.get(name))
     for name in ("vendor", "operation", "list_id", "confirmation", "dry_run"):
         values = {summary.get(name) for _, summary in labelled}
         merged[name] = values.pop() if len(values) == 1 else None
@@ -90,7 +91,7 @@ def merge_summaries(
         {
             "shard": label,
             "requested": summary.get("requested", 0),
-            **{name: summary.get(name, 0) for name in BUCKETS},
+            **{name: summary.get(name, 0) for name in SUMMARY_BUCKETS},
             "batches_failed": summary.get("batches_failed", 0),
             "results_path": summary.get("results_path"),
         }

@@ -66,10 +66,10 @@ def describe(value: Any, noun: str = "identifier") -> str:
 
 def _items(value: Any) -> list | None:
     if isinstance(value, str):
-        from airflow_contact_removal.identifiers import _parse_string_input
+        from airflow_contact_removal.identifiers import iter_input
 
         try:
-            return _parse_string_input(value, "value")
+            return list(iter_input(value, "value"))  # a string input's items, as the operator reads them
         except ContactRemovalConfigError:
             return [value]
     if isinstance(value, list | tuple):
@@ -94,7 +94,8 @@ class HidesIdentifierFields:
     identifier_noun: ClassVar[str] = "identifier"
 
     def _do_render_template_fields(self, parent, template_fields, context, jinja_env, seen_oids) -> None:
-        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+        # A mixin: the next class in the MRO is the operator's BaseOperator, which mypy cannot see.
+        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)  # type: ignore[misc]
         if parent is not self:
             return  # a nested templated object, not this operator's own fields
         for name in self.identifier_fields:

@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterator, Mapping, Sized
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_contact_removal.batching import Batch, ProgressLog, make_batches, run_concurrently
+from airflow_contact_removal.accounting import OUTCOME_BUCKETS, add_buckets, whole_number
+from airflow_contact_removal.batching import Batch, Logger, ProgressLog, make_batches, run_concurrently
 from airflow_contact_removal.checkpoint import Checkpoint
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, ContactRemovalError, VendorAPIError
 from airflow_contact_removal.hooks.base import ContactRemovalHook
@@ -88,13 +89,7 @@ def resolve_limit(requested: int | None, default: int, ceiling: int, name: str, 
     """The user's value, the vendor default when ``None``, never above the vendor's ceiling."""
     if requested is None:
         return min(default, ceiling)
-    if isinstance(requested, bool) or not isinstance(requested, int):
-        try:
-            requested = int(str(requested))
-        except ValueError:
-            raise ContactRemovalConfigError(f"{name} must be a whole number, got {requested!r}") from None
-    if requested < 1:
-        raise ContactRemovalConfigError(f"{name} must be at least 1, got {requested}")
+    requested = whole_number(requested, name, minimum=1)  # a templated "100" is read as 100
     if requested > ceiling:
         log.warning("%s=%d is above %s's limit of %d; using %d", name, requested, vendor, ceiling, ceiling)
         return ceiling
@@ -111,7 +106,7 @@ def run_removal(
     hook: ContactRemovalHook,
     request: RemovalRequest,
     *,
-    logger: logging.Logger = log,
+    logger: Logger = log,
     results_sink: Callable[[dict[str, Any]], None] | None = None,
     checkpoint: Checkpoint | None = None,
     stop: StopSignal | None = None,
@@ -239,7 +234,7 @@ class _Plan:
     concurrency: int
     total_valid: int | None
 
-    def progress_log(self, hook: ContactRemovalHook, logger: logging.Logger) -> ProgressLog:
+    def progress_log(self, hook: ContactRemovalHook, logger: Logger) -> ProgressLog:
         """The progress log, with totals when they are known or can be estimated from the input."""
         total, estimate = self.total_valid, None
         if total is None:
@@ -248,7 +243,7 @@ class _Plan:
         return ProgressLog(batches, total, logger=logger, estimate=estimate)
 
 
-def _plan(hook: ContactRemovalHook, request: RemovalRequest, logger: logging.Logger) -> _Plan:
+def _plan(hook: ContactRemovalHook, request: RemovalRequest, logger: Logger) -> _Plan:
     """Check the request against the vendor and settle the limits; refusals raise before any request."""
     inputs = {kind: value for kind, value in request.identifiers.items() if value is not None}
     options = {name: value for name, value in request.batch_options.items() if value is not None}
@@ -262,7 +257,9 @@ def _plan(hook: ContactRemovalHook, request: RemovalRequest, logger: logging.Log
     concurrency = resolve_limit(
         request.max_concurrency, hook.default_in_flight, hook.max_in_flight, "max_concurrency", hook.hook_name
     )
-    max_contacts = _max_contacts(request.max_contacts)
+    max_contacts = request.max_contacts
+    if max_contacts is not None:  # a templated "100" is read as 100
+        max_contacts = whole_number(max_contacts, "max_contacts", minimum=0)
 
     # A first pass counts the valid identifiers: needed for the max_contacts guard, and cheap for
     # inputs already in memory, where it gives the progress log its totals and ETA. A streamed file
@@ -291,7 +288,7 @@ class _Recorder:
         sink: _GuardedSink,
         checkpoint: Checkpoint | None,
         stop: StopSignal,
-        logger: logging.Logger,
+        logger: Logger,
     ) -> None:
         self.summary = summary
         self.sink = sink
@@ -388,7 +385,9 @@ def _finish_counts(summary: RemovalSummary, cleaner: IdentifierCleaner, started:
     summary.duration_s = round(time.monotonic() - started, 3)
 
 
-def _log_cleaning(logger, hook, request: RemovalRequest, cleaner: IdentifierCleaner) -> None:
+def _log_cleaning(
+    logger: Logger, hook: ContactRemovalHook, request: RemovalRequest, cleaner: IdentifierCleaner
+) -> None:
     logger.info(
         "%s %s: %d identifier(s) in, %d valid, %d invalid, %d duplicate(s)",
         hook.hook_name,
@@ -405,7 +404,7 @@ def _account_stop(
     cleaner: IdentifierCleaner,
     started: float,
     stop: StopSignal,
-    logger: logging.Logger,
+    logger: Logger,
     hook: ContactRemovalHook,
     request: RemovalRequest,
     progress: ProgressLog,
@@ -445,7 +444,9 @@ class _GuardedSink:
     The error is kept, and raised once everything was accounted (the task fails with it).
     """
 
-    def __init__(self, write: Callable[[dict[str, Any]], None] | None, stop: StopSignal, logger) -> None:
+    def __init__(
+        self, write: Callable[[dict[str, Any]], None] | None, stop: StopSignal, logger: Logger
+    ) -> None:
         self._write = write
         self._stop = stop
         self._logger = logger
@@ -486,7 +487,7 @@ class _RefusalGuard:
     such as a bad list or a 400 to every request). Transient failures are the transport's to judge.
     """
 
-    def __init__(self, stop: StopSignal, logger: logging.Logger) -> None:
+    def __init__(self, stop: StopSignal, logger: Logger) -> None:
         self._stop = stop
         self._logger = logger
         self._lock = threading.Lock()
@@ -560,17 +561,6 @@ def _count_valid(hook: ContactRemovalHook, inputs: Mapping[str, Any]) -> int:
         for _ in counter.clean(kind, value):
             pass
     return counter.valid
-
-
-def _max_contacts(value: Any) -> int | None:
-    """``max_contacts`` as a whole number >= 0; a templated ``"100"`` is read as 100."""
-    if value is None:
-        return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ContactRemovalConfigError(f"max_contacts must be a whole number >= 0, got {value!r}")
-    return value
 
 
 def _check_max_contacts(max_contacts: int, valid: int) -> None:
@@ -754,10 +744,7 @@ def _split(
         index=batch.index, size=batch.size, status=BatchStatus.OK, kinds=batch.kinds, attempts=attempts
     )
     for outcome in accepted:
-        result.removed += outcome.removed
-        result.not_found += outcome.not_found
-        result.accepted += outcome.accepted
-        result.failed += outcome.failed
+        add_buckets(result, outcome, OUTCOME_BUCKETS)
         result.not_found_identifiers += outcome.not_found_identifiers
         result.request_id = result.request_id or outcome.request_id
     for part, refused in rejected:

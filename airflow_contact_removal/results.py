@@ -14,6 +14,13 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from airflow_contact_removal.accounting import (
+    BATCH_BUCKETS,
+    OUTCOME_BUCKETS,
+    SUMMARY_BUCKETS,
+    add_buckets,
+    imbalance,
+)
 from airflow_contact_removal.vocabulary import FAILED_STATUSES, BatchStatus, Confirmation
 
 #: Identifier kinds, in the order batches are filled.
@@ -52,7 +59,7 @@ class BatchOutcome:
 
     @property
     def total(self) -> int:
-        return self.removed + self.not_found + self.accepted + self.failed
+        return sum(getattr(self, bucket) for bucket in OUTCOME_BUCKETS)
 
 
 def reconcile(size: int, outcome: BatchOutcome) -> BatchOutcome:
@@ -66,7 +73,7 @@ def reconcile(size: int, outcome: BatchOutcome) -> BatchOutcome:
     """
     excess = outcome.total - size
     if excess > 0:
-        for bucket in ("removed", "not_found", "accepted", "failed"):
+        for bucket in OUTCOME_BUCKETS:  # removed first
             take = min(excess, getattr(outcome, bucket))
             setattr(outcome, bucket, getattr(outcome, bucket) - take)
             excess -= take
@@ -177,11 +184,7 @@ class RemovalSummary:
         if result.status == BatchStatus.PLANNED:
             self.planned += result.size
             return
-        self.removed += result.removed
-        self.not_found += result.not_found
-        self.accepted += result.accepted
-        self.failed += result.failed
-        self.invalid += result.invalid
+        add_buckets(self, result, BATCH_BUCKETS)
         self.resumed_batches += int(result.from_checkpoint)
         if result.not_sent:
             self.not_sent += result.size
@@ -190,23 +193,15 @@ class RemovalSummary:
 
     @property
     def accounted(self) -> int:
-        return (
-            self.removed
-            + self.not_found
-            + self.accepted
-            + self.invalid
-            + self.duplicates
-            + self.failed
-            + self.planned
-        )
+        """What the buckets add up to (``requested`` once the run is accounted)."""
+        return sum(getattr(self, bucket) for bucket in SUMMARY_BUCKETS)
 
     def check(self) -> None:
         """Raise if the accounting identity does not hold (a bug, never a vendor's fault)."""
-        if self.accounted != self.requested:
-            raise AssertionError(
-                f"accounting identity broken: requested={self.requested} but buckets add up to "
-                f"{self.accounted} ({self.to_dict()})"
-            )
+        record = self.to_dict()
+        problem = imbalance(record, "requested", SUMMARY_BUCKETS)
+        if problem is not None:
+            raise AssertionError(f"accounting identity broken: {problem} ({record})")
 
     def to_dict(self) -> dict[str, Any]:
         record = asdict(self)

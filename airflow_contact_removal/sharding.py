@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_contact_removal.accounting import whole_number
 from airflow_contact_removal.exceptions import ContactRemovalConfigError
 from airflow_contact_removal.identifiers import InvalidIdentifier, iter_input
 
@@ -37,10 +38,7 @@ _SHARD_FIELD = re.compile(r"\{shard(?::[0-9]*d)?\}")
 
 def shard_numbers(shards: Any) -> list[int]:
     """``[0, 1, ..., shards - 1]``, to expand a sharded operator over (a list: see ``sharded()``)."""
-    count = _whole(shards, "shards")
-    if count < 1:
-        raise ContactRemovalConfigError(f"shards must be at least 1, got {count}")
-    return list(range(count))
+    return list(range(whole_number(shards, "shards", minimum=1)))
 
 
 def shard_of(value: str, shards: int) -> int:
@@ -69,9 +67,7 @@ class Shard:
             raise ContactRemovalConfigError(
                 "pass both shard and shards, e.g. RemoveContactsOperator.sharded(shards=8, ...)"
             )
-        index, count = _whole(shard, "shard"), _whole(shards, "shards")
-        if count < 1:
-            raise ContactRemovalConfigError(f"shards must be at least 1, got {count}")
+        index, count = whole_number(shard, "shard"), whole_number(shards, "shards", minimum=1)
         if not 0 <= index < count:
             raise ContactRemovalConfigError(
                 f"shard must be from 0 to {count - 1} (shards={count}), got {index}"
@@ -156,12 +152,3 @@ def _text_of(item: object) -> str | None:
     if isinstance(item, list | tuple) and len(item) == 1 and isinstance(item[0], str):
         return item[0]
     return None
-
-
-def _whole(value: Any, name: str) -> int:
-    if isinstance(value, bool):
-        raise ContactRemovalConfigError(f"{name} must be a whole number, got {value!r}")
-    try:
-        return int(str(value))
-    except ValueError:
-        raise ContactRemovalConfigError(f"{name} must be a whole number, got {value!r}") from None

@@ -7,7 +7,7 @@ this module decides what they mean, under the hook's :class:`CompletionRules`:
 * :class:`PollState`: where a wait stands (final, unknown and pending ids), as plain JSON, so a
   trigger can hand it back in its event;
 * :func:`fold_outcomes`: turn accepted identifiers into removed or failed, batch by batch, keeping the
-  accounting identity (``removed + not_found + accepted + failed == size`` for every batch);
+  accounting identity (``removed + not_found + accepted + failed + invalid == size`` for every batch);
 * :func:`complete`: the same for a whole run, with the summary recomputed (:class:`Completion`).
 
 Nothing here is ever reported as removed unless the vendor named it in a request's successes: an
@@ -18,14 +18,14 @@ harmless).
 
 from __future__ import annotations
 
-import ast
-import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from airflow_contact_removal.accounting import BATCH_BUCKETS, count_of, imbalance
 from airflow_contact_removal.completion.outcome import CompletionRules, WaitOutcome
+from airflow_contact_removal.identifiers import parse_rendered
 from airflow_contact_removal.results import BatchResult, RemovalSummary
 
 #: Why one identifier counts as failed when the vendor's final status does not mention it.
@@ -60,7 +60,7 @@ def request_ids_from(value: Any) -> list[str]:
     ids: dict[str, None] = {}
     for item in value:
         if isinstance(item, Mapping):
-            if not item.get("request_id") or not _count(item.get("accepted")):
+            if not item.get("request_id") or not count_of(item.get("accepted")):
                 continue
             item = item["request_id"]
         if not isinstance(item, str) or not item.strip():
@@ -82,12 +82,8 @@ def _parse_rendered(value: Any) -> Any:
     if not isinstance(value, str) or value.strip()[:1] not in ("[", "{"):
         return value
     try:
-        return json.loads(value)
+        return parse_rendered(value.strip())
     except ValueError:
-        pass
-    try:
-        return ast.literal_eval(value)
-    except (ValueError, SyntaxError):
         raise ValueError("could not read the request ids: not a JSON or Python list") from None
 
 
@@ -329,7 +325,7 @@ def fold_outcomes(
     for original in batch_results:
         record = dict(original)  # a new record; nested values are replaced, never modified
         request_id = record.get("request_id")
-        accepted = _count(record.get("accepted"))
+        accepted = count_of(record.get("accepted"))
         if not request_id or accepted == 0:
             folded.append(record)
             continue
@@ -347,8 +343,8 @@ def fold_outcomes(
         else:
             totals.completed += 1
             totals.contact_errors += _fold_final(record, accepted, status, rules)
-        totals.removed += record["removed"] - _count(original.get("removed"))
-        totals.failed += record["failed"] - _count(original.get("failed"))
+        totals.removed += record["removed"] - count_of(original.get("removed"))
+        totals.failed += record["failed"] - count_of(original.get("failed"))
         if record["status"] in _FAILED_STATUSES and original.get("status") not in _FAILED_STATUSES:
             totals.batches_failed += 1
         _check_record(record)
@@ -358,7 +354,7 @@ def fold_outcomes(
 
 def _fail_whole_batch(record: dict[str, Any], accepted: int, reason: str) -> None:
     record["accepted"] = 0
-    record["failed"] = _count(record.get("failed")) + accepted
+    record["failed"] = count_of(record.get("failed")) + accepted
     record["status"] = "failed"
     record["error"] = _join(record.get("error"), reason)
     record["contact_errors"] = []
@@ -394,8 +390,8 @@ def _fold_final(record: dict[str, Any], accepted: int, status: dict[str, Any], r
         )
 
     record["accepted"] = 0
-    record["removed"] = _count(record.get("removed")) + removed
-    record["failed"] = _count(record.get("failed")) + failed
+    record["removed"] = count_of(record.get("removed")) + removed
+    record["failed"] = count_of(record.get("failed")) + failed
     record["contact_errors"] = failures
     record["vendor_counts"] = {
         **(record.get("vendor_counts") or {}),
@@ -435,8 +431,8 @@ def _match(
     success_keys = {key for contact in successes for key in _contact_keys(contact, rules)}
     error_by_key: dict[tuple[str, str], Mapping[str, Any]] = {}
     for item in errors:
-        for key in _contact_keys(item.get("contact"), rules):
-            error_by_key.setdefault(key, item)
+        for contact_key in _contact_keys(item.get("contact"), rules):
+            error_by_key.setdefault(contact_key, item)
     sent_keys = set()
     removed = 0
     failures = []
@@ -473,7 +469,9 @@ def _failure(
 
 def _failure_of_error(item: Mapping[str, Any], rules: CompletionRules) -> dict[str, Any]:
     """A failure from a vendor error alone (no identifiers kept): the contact names the identifier."""
-    contact = item.get("contact") if isinstance(item.get("contact"), Mapping) else {}
+    contact = item.get("contact")
+    if not isinstance(contact, Mapping):
+        contact = {}
     for kind, contact_field in rules.contact_fields.items():
         value = contact.get(contact_field)
         if isinstance(value, str) and value:
@@ -496,15 +494,9 @@ def _contact_keys(contact: Any, rules: CompletionRules) -> list[tuple[str, str]]
 
 
 def _check_record(record: Mapping[str, Any]) -> None:
-    total = sum(_count(record.get(name)) for name in ("removed", "not_found", "accepted", "failed"))
-    if total != _count(record.get("size")):
-        raise AssertionError(
-            f"batch {record.get('index')}: counts add up to {total}, size is {record.get('size')}"
-        )
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    problem = imbalance(record, "size", BATCH_BUCKETS)
+    if problem is not None:
+        raise AssertionError(f"batch {record.get('index')}: {problem}")
 
 
 def _join(first: str | None, second: str) -> str:
@@ -550,7 +542,7 @@ def folded_summary(
     for name in ("removed", "not_found", "accepted", "failed", "batches", "batches_failed", "planned"):
         kept.pop(name, None)
     if summary is None:
-        kept["requested"] = sum(_count(record.get("size")) for record in batch_results)
+        kept["requested"] = sum(count_of(record.get("size")) for record in batch_results)
     result = RemovalSummary(**kept)
     for record in batch_results:
         result.add(BatchResult(**{name: value for name, value in record.items() if name in _BATCH_FIELDS}))
@@ -656,7 +648,7 @@ def complete(
     records = [dict(record) for record in batch_results or []]
     covered = {record.get("request_id") for record in records}
     uncovered = [request_id for request_id in state.request_ids if request_id not in covered]
-    next_index = max((_count(record.get("index")) for record in records), default=-1) + 1
+    next_index = max((count_of(record.get("index")) for record in records), default=-1) + 1
     rebuilt = records_for_requests(
         uncovered, statuses, unknown, pending_reason=reason, first_index=next_index, rules=rules
     )

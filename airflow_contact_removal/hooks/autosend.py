@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import requests
 
+from airflow_contact_removal.accounting import is_count
 from airflow_contact_removal.connection_form import form_methods
 from airflow_contact_removal.exceptions import ContactRemovalConfigError
 from airflow_contact_removal.hooks.base import (
@@ -165,8 +166,8 @@ class AutoSendHook(ContactRemovalHook):
             not isinstance(payload, dict)
             or payload.get("success") is not True
             or not isinstance(data, dict)
-            or not _is_count(data.get("removed"))
-            or not _is_count(data.get("notInList"))
+            or not is_count(data.get("removed"))
+            or not is_count(data.get("notInList"))
         ):
             raise self.undocumented(response, "expected success with data.removed and data.notInList")
         errors = data.get("errors") or []
@@ -241,10 +242,6 @@ def _non_empty_list(values: list[str] | None, name: str) -> list[str]:
     if isinstance(values, str) or not values:
         raise ContactRemovalConfigError(f"{name} must be a non-empty list")
     return list(values)
-
-
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _error_text(error: Any) -> str:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from airflow_contact_removal.accounting import is_count
 from airflow_contact_removal.connection_form import form_methods
 from airflow_contact_removal.exceptions import ContactRemovalConfigError
 from airflow_contact_removal.hooks.base import (
@@ -135,7 +136,7 @@ class BirdHook(ContactRemovalHook):
             "DELETE", f"/workspaces/{workspace_segment}/lists/{list_segment}/contacts", json_body=body
         )
         processed = response.body.get("itemsProcessed") if isinstance(response.body, dict) else None
-        if not isinstance(processed, int) or isinstance(processed, bool) or processed < 0:
+        if not is_count(processed):
             raise self.undocumented(response, "expected an itemsProcessed count")
         result = BirdRemoveResult(count, processed, response.attempts, response.request_id)
         if result.shortfall:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from airflow_contact_removal.accounting import is_count
 from airflow_contact_removal.connection_form import form_methods
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, VendorAPIError
 from airflow_contact_removal.hooks.base import REMOVE_CONTACTS, ContactRemovalHook
@@ -128,7 +129,7 @@ class MigmaHook(ContactRemovalHook):
             raise self.undocumented(response, "expected success with a data object")
         deleted = data.get("deleted")
         not_found = data.get("notFound") or []
-        if not isinstance(deleted, int) or isinstance(deleted, bool) or deleted < 0:
+        if not is_count(deleted):
             raise self.undocumented(response, "data.deleted is not a count")
         if not isinstance(not_found, list) or not all(isinstance(item, str) for item in not_found):
             raise self.undocumented(response, "data.notFound is not a list of emails")

@@ -261,7 +261,7 @@ class WooxyHook(ContactRemovalHook):
         **options: Any,
     ) -> BatchOutcome:
         result = self.remove_from_list(
-            list_id,
+            _list_id(list_id),  # check_request refused a missing one; this narrows it to a str
             emails=batch.get("emails"),
             phone_numbers=batch.get("phone_numbers"),
             user_ids=batch.get("user_ids"),
@@ -316,14 +316,19 @@ def _check_webhook(uri: object) -> str:
     return uri.strip()
 
 
+def _dict_or_empty(value: object) -> dict[str, Any]:
+    """A JSON object of the answer, or ``{}`` when the vendor sent something else there."""
+    return value if isinstance(value, dict) else {}
+
+
 def _parse_status(request_id: str, entry: dict[str, Any]) -> WooxyRequestStatus:
-    results = entry.get("results") if isinstance(entry.get("results"), dict) else {}
+    results = _dict_or_empty(entry.get("results"))
     successes = [item for item in results.get("success") or [] if isinstance(item, dict)]
     errors = [
         WooxyContactError(
             error=item.get("error"),
             human_error=item.get("humanError"),
-            contact=item.get("contact") if isinstance(item.get("contact"), dict) else {},
+            contact=_dict_or_empty(item.get("contact")),
         )
         for item in results.get("errors") or []
         if isinstance(item, dict)

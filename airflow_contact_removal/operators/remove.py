@@ -293,9 +293,9 @@ class _ContactRemovalOperator(HidesIdentifierFields, BaseOperator):
                 invalid, invalid_note = fit_for_xcom(invalid)
                 notes.append(invalid_note and f"invalid inputs: {invalid_note}")
                 ti.xcom_push(key="invalid", value=invalid)
-            notes = [note for note in notes if note]
-            if notes:
-                summary["xcom_note"] = "; ".join(notes)
+            kept_notes = [note for note in notes if note]
+            if kept_notes:
+                summary["xcom_note"] = "; ".join(kept_notes)
                 self.log.warning(
                     "XCom kept small: %s. Set results_path to keep every record.", summary["xcom_note"]
                 )

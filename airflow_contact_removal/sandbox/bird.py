@@ -115,7 +115,7 @@ class BirdStore:
         report: dict[str, Any] = {}
         for workspace_id, section in plan.items():
             workspace = self.workspace(workspace_id)
-            seeded: dict[str, dict[str, Any]] = {}
+            seeded: dict[str, dict[str, Any] | None] = {}  # never None: each contact was just added
             for values, contact_id in section["contacts"]:
                 contact_id, _ = workspace.contacts.add(values, contact_id)
                 seeded[contact_id] = workspace.contacts.get(contact_id)
@@ -212,12 +212,13 @@ def parse_seed(section: Any, store: BirdStore) -> dict[str, Any]:
                 raise SeedError("bird phonenumber must be E.164")
             values = {"emailaddress": normalize_email(email) if email else None, "phonenumber": phone}
             contacts.append((values, contact_id.lower() if contact_id else None))
-        lists = {}
+        lists: dict[str, list[tuple[str, str]]] = {}
         for list_id, entries in (workspace.get("lists") or {}).items():
             parsed = [_parse_identifier(entry) for entry in entries] if isinstance(entries, list) else [None]
-            if not is_uuid(list_id) or None in parsed:
+            identifiers = [item for item in parsed if item is not None]
+            if not is_uuid(list_id) or len(identifiers) != len(parsed):
                 raise SeedError("bird lists map a uuid to contact uuids, emails or E.164 phone numbers")
-            lists[list_id.lower()] = parsed
+            lists[list_id.lower()] = identifiers
         known = {contact_id for _, contact_id in contacts}
         existing = store.workspaces.get(workspace_id.lower())
         for entries in lists.values():

@@ -113,7 +113,7 @@ class MigmaStore:
         if detail:
             projects = {}
             for project_id, roster in self.projects.items():
-                emails = []
+                emails: list[str | None] = []
                 for record in roster.iter_records():
                     if len(emails) >= limit:
                         break
@@ -235,7 +235,7 @@ async def bulk_delete(request: Request) -> Response:
     """Delete up to 1000 contacts of a project by email; replays answers for a repeated Idempotency-Key."""
     sandbox = sandbox_of(request)
     key = scheme_token(request.headers.get("authorization"), "Bearer")
-    if not same_secret(key, sandbox.keys["migma"]):
+    if key is None or not same_secret(key, sandbox.keys["migma"]):
         return json_response(error_body("Invalid or missing API key", "UNAUTHORIZED"), 401)
     idempotency_key = request.headers.get("idempotency-key")
     if idempotency_key is None:

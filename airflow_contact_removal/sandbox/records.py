@@ -34,8 +34,8 @@ class Pattern:
     :param lowercase: lower-case the pattern (for case-insensitive fields such as emails).
     """
 
-    def __init__(self, text: str, lowercase: bool = False) -> None:
-        if not isinstance(text, str):
+    def __init__(self, text: object, lowercase: bool = False) -> None:
+        if not isinstance(text, str):  # seed specs are JSON: anything can arrive here
             raise PatternError("pattern must be a string")
         if lowercase:
             text = text.lower()
@@ -79,8 +79,7 @@ class Pattern:
         time than matching value by value, and the usual batch (generated values only) then runs no Python
         code per value at all.
         """
-        text = one_per_line(values) if self._lines is not None else None
-        if text is not None:
+        if self._lines is not None and (text := one_per_line(values)) is not None:
             digits = self._lines(text)  # one item per line
             if len(digits) == len(values):
                 if "" not in digits:

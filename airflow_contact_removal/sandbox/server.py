@@ -68,7 +68,6 @@ def make_server(
     :param loop: uvicorn's event loop choice: ``auto`` (uvloop when installed), ``asyncio`` or ``uvloop``.
     :param tls: serve HTTPS with these certificate files (see :mod:`~airflow_contact_removal.sandbox.tls`).
     """
-    ssl = {} if tls is None else {"ssl_certfile": tls.cert_path, "ssl_keyfile": tls.key_path}
     config = uvicorn.Config(
         app,
         loop=loop,
@@ -80,7 +79,8 @@ def make_server(
         timeout_graceful_shutdown=2,
         # keep-alive long enough for benchmark clients that pause between batches
         timeout_keep_alive=30,
-        **ssl,
+        ssl_certfile=None if tls is None else tls.cert_path,
+        ssl_keyfile=None if tls is None else tls.key_path,
     )
     return uvicorn.Server(config)
 

@@ -186,7 +186,7 @@ class WooxyStore:
                 outcomes = roster.remove_records(record_field, values, spare)
             for value, (record, removed) in zip(values, outcomes, strict=True):
                 if record is None:
-                    contact = {name: None for name in FIELDS}
+                    contact: dict[str, str | None] = dict.fromkeys(FIELDS)
                     contact[record_field] = value
                     request.errors.append(
                         (NOT_FOUND, (None, contact["email"], contact["phone"], contact["userId"]))
@@ -238,7 +238,7 @@ class WooxyStore:
 
     def apply_seed(self, plan: dict[str, Any]) -> dict[str, Any]:
         """Apply a plan from :func:`parse_seed`. :return: the seeded members with their ids, per list."""
-        report: dict[str, list[dict[str, Any]]] = {}
+        report: dict[str, list[dict[str, Any] | None]] = {}  # never None: each member was just added
         for list_id, members in plan["lists"].items():
             roster = self.list_roster(list_id)
             seeded = report.setdefault(list_id, [])

@@ -165,8 +165,9 @@ class RequestCompletionSensor(HidesIdentifierFields, BaseSensorOperator):
 
     def _execute_deferrable(self, context: Context) -> Any:
         done = self.poke(context)
-        if done:
+        if isinstance(done, PokeReturnValue):
             return done.xcom_value
+        assert self._last_read is not None  # poke keeps its read before it says "not final yet"
         state, _ = self._last_read
         self.defer(
             trigger=RequestCompletionTrigger(

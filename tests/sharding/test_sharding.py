@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import requests_mock
 
+from airflow_contact_removal.accounting import SUMMARY_BUCKETS
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, ContactRemovalError
 from airflow_contact_removal.identifiers import normalise_email
-from airflow_contact_removal.merge import BUCKETS, merge_summaries
+from airflow_contact_removal.merge import merge_summaries
 from airflow_contact_removal.operators import MergeRemovalSummariesOperator, RemoveContactsOperator
 from airflow_contact_removal.sharding import Shard, select_shard, shard_of
 from tests.conftest import set_connection
@@ -145,7 +146,7 @@ def test_sharded_file_removal_is_exact_and_the_merged_summary_adds_up(tmp_path, 
 
     merged = merge_summaries(summaries)
     assert merged["requested"] == len(lines)
-    assert merged["requested"] == sum(merged[name] for name in BUCKETS)
+    assert merged["requested"] == sum(merged[name] for name in SUMMARY_BUCKETS)
     assert (merged["removed"], merged["invalid"], merged["duplicates"], merged["failed"]) == (300, 20, 143, 0)
     assert merged["shards"] == SHARDS and merged["complete"]
     assert merged["results_paths"] == [
@@ -207,7 +208,7 @@ def test_a_shard_that_never_reported_is_named():
     summaries = [{"shard": i, "shards": 3, "requested": 10, "removed": 9, "duplicates": 1} for i in (0, 2)]
     merged = merge_summaries(summaries)
     assert merged["missing_shards"] == [1] and not merged["complete"]
-    assert merged["requested"] == 20 == sum(merged[name] for name in BUCKETS)
+    assert merged["requested"] == 20 == sum(merged[name] for name in SUMMARY_BUCKETS)
     with pytest.raises(ContactRemovalError, match="buckets add up to 9"):
         merge_summaries([{"requested": 10, "removed": 9}])
     with pytest.raises(ContactRemovalError, match="more than one summary"):
