@@ -165,8 +165,10 @@ class RequestCompletionSensor(HidesIdentifierFields, BaseSensorOperator):
 
     def _execute_deferrable(self, context: Context) -> Any:
         done = self.poke(context)
-        if done:
+        if isinstance(done, PokeReturnValue):
             return done.xcom_value
+        if self._last_read is None:  # poke() records its read before it answers "not yet"
+            raise AirflowException("the sensor's first poke recorded no read")
         state, _ = self._last_read
         self.defer(
             trigger=RequestCompletionTrigger(
