@@ -179,17 +179,19 @@ class PollState:
     def final_ids(self) -> list[str]:
         """Ids whose last status is final."""
         unknown = set(self.unknown_ids)
-        return [
-            i for i in self.request_ids if i not in unknown and self._rules.is_final(self.statuses.get(i))
-        ]
+        return [i for i in self.request_ids if i not in unknown and self._is_final(i)]
 
     @property
     def pending_ids(self) -> list[str]:
         """Ids not final yet (or never read), and not unknown."""
         unknown = set(self.unknown_ids)
-        return [
-            i for i in self.request_ids if i not in unknown and not self._rules.is_final(self.statuses.get(i))
-        ]
+        return [i for i in self.request_ids if i not in unknown and not self._is_final(i)]
+
+    def _is_final(self, request_id: str) -> bool:
+        # An id never read is pending under any vendor's rules: a state that read nothing (a trigger
+        # whose connection could not be read) needs none to make its event.
+        status = self.statuses.get(request_id)
+        return status is not None and self._rules.is_final(status)
 
     @property
     def done(self) -> bool:
@@ -438,15 +440,15 @@ def _match(
     failures = []
     for kind, values in sent.items():
         for value in values or []:
-            key = _key(rules.contact_fields.get(kind), value, rules)
-            sent_keys.add(key)
-            if key in error_by_key:
+            sent_key = _key(rules.contact_fields.get(kind), value, rules)
+            sent_keys.add(sent_key)
+            if sent_key is not None and sent_key in error_by_key:
                 # Reported both ways: failed is the safe side (it is re-queued, and repeating is harmless).
-                item = error_by_key[key]
+                item = error_by_key[sent_key]
                 failures.append(
                     _failure(kind, value, item.get("human_error") or item.get("error"), item, rules)
                 )
-            elif key in success_keys:
+            elif sent_key in success_keys:
                 removed += 1
             else:
                 failures.append(_failure(kind, value, REASON_NO_OUTCOME, None, rules))

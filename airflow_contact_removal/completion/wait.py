@@ -1,10 +1,11 @@
-"""Waiting for a vendor's requests from a worker: read statuses in chunks, poll until final, finish a deferral.
+"""Waiting for a vendor's requests: read statuses in chunks, poll until final, finish a deferral.
 
 The synchronous side of :mod:`airflow_contact_removal.completion.folding`: these functions read
 request ids through the hook (:meth:`~airflow_contact_removal.hooks.base.ContactRemovalHook.read_requests`:
-one call in flight, at most ``max_ids_per_read`` ids each, the hook's retries) and hand the answers to
-the pure folding functions. The trigger runs :func:`read_statuses` in a thread, the sensor once per
-poke. Nothing here ever sends a removal.
+at most ``max_ids_per_read`` ids each, the hook's retries, rate limit and in-flight slots) and hand the
+answers to the pure folding functions. The polling loop is :class:`RequestWait`, once: the worker wait
+(:func:`wait_for_requests`) and the trigger both drive it; the sensor reads once per poke
+(:func:`read_statuses`) and leaves the loop to Airflow. Nothing here ever sends a removal.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_contact_removal.completion.folding import (
     Completion,
@@ -32,6 +33,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class ProgressLog(Protocol):
+    """Where a wait logs its progress: a standard logger, or an Airflow task's or trigger's ``log``."""
+
+    def info(self, msg: str, /, *args: Any) -> Any: ...
+
+    def warning(self, msg: str, /, *args: Any) -> Any: ...
+
+
 @dataclass
 class StatusRead:
     """
@@ -40,7 +49,7 @@ class StatusRead:
     :param statuses: the requests the vendor knows, by id (final or not).
     :param unknown_ids: the ids it does not know (never sent, or past its retention).
     :param unread_ids: the ids whose call failed (see ``error``).
-    :param error: the last failure, if any call failed.
+    :param error: the failure, if any call failed: a refusal if any call was refused, else the last one.
     """
 
     statuses: dict[str, Any] = field(default_factory=dict)
@@ -78,12 +87,101 @@ def read_statuses(hook: ContactRemovalHook, request_ids: Sequence[str], *, in_fl
     for chunk, result in zip(chunks, answers, strict=True):
         if isinstance(result, VendorAPIError):
             read.unread_ids.extend(chunk)
-            read.error = result
+            # A refusal is kept over a transient failure of another chunk: it must end the wait.
+            if read.error is None or read.error.retryable:
+                read.error = result
             continue
         asked = set(chunk)
         read.statuses.update({i: status for i, status in result.requests.items() if i in asked})
         read.unknown_ids.extend(result.unknown_ids)
     return read
+
+
+class RequestWait:
+    """
+    One wait for a vendor's requests, poll by poll: the loop the worker wait and the trigger share.
+
+    Each :meth:`poll` reads the requests not final yet (a final request is never read again, an
+    unknown one never asked for again) and says whether the wait is over:
+
+    * every request is final or unknown;
+    * the vendor refused the read (401, ``result: false``, an undocumented answer): :attr:`state`
+      carries the error, its pending requests stay pending;
+    * the deadline has passed (a poll started past it still reads once): ``timed_out``.
+
+    A read that fails after the hook's retries (5xx, timeouts, a ``Retry-After`` longer than the
+    connection's ``max_retry_after``) only leaves its requests pending until the next poll. Between
+    polls the caller waits :meth:`next_wait` seconds its own way: ``time.sleep`` in a worker,
+    ``asyncio.sleep`` in the triggerer.
+
+    :param hook: a hook that confirms later.
+    :param request_ids: the request ids to wait for.
+    :param deadline: when to stop, on ``clock``.
+    :param poll_interval: seconds between polls.
+    :param in_flight: status reads at once (see :func:`read_statuses`).
+    :param clock: the clock ``deadline`` is on (``time.monotonic`` in a worker, ``time.time`` in the
+        triggerer, whose deadline is an epoch time that survives a triggerer restart).
+    :param logger: where the progress goes (counts and statuses only, never an id or identifier).
+    """
+
+    def __init__(
+        self,
+        hook: ContactRemovalHook,
+        request_ids: Sequence[str],
+        *,
+        deadline: float,
+        poll_interval: float,
+        in_flight: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+        logger: ProgressLog = log,
+    ) -> None:
+        self.hook = hook
+        self.rules = rules_of(hook)
+        self.request_ids = list(dict.fromkeys(request_ids))
+        self.deadline = deadline
+        self.poll_interval = poll_interval
+        self.in_flight = in_flight
+        self.clock = clock
+        self.logger = logger
+        #: the last status read of every request id read so far (with per-contact results).
+        self.statuses: dict[str, Any] = {}
+        self.unknown_ids: dict[str, None] = {}
+        self.state = PollState.from_statuses(self.request_ids, {}, (), self.rules)
+        self._remaining = deadline - clock()
+
+    def poll(self) -> bool:
+        """Read the pending requests once; return whether the wait is over (then see :attr:`state`)."""
+        rules = self.rules
+        read = read_statuses(self.hook, self.state.pending_ids, in_flight=self.in_flight)
+        self.statuses.update(read.statuses)
+        self.unknown_ids.update(dict.fromkeys(read.unknown_ids))
+        self.state = PollState.from_statuses(self.request_ids, self.statuses, self.unknown_ids, rules)
+        if read.error is not None:
+            if not read.error.retryable:
+                self.state.error = str(read.error)[:500]
+                self.logger.warning("%s refused the status read, stopping: %s", rules.label, self.state.error)
+                return True
+            self.logger.warning("%s status read failed, will poll again: %s", rules.label, read.error)
+        if self.state.done:
+            self.logger.info("%s: done", self.state.describe())
+            return True
+        self._remaining = self.deadline - self.clock()
+        if self._remaining <= 0:
+            self.state.timed_out = True
+            self.logger.warning("%s: timed out", self.state.describe())
+            return True
+        return False
+
+    def next_wait(self) -> float:
+        """Seconds until the next poll: the interval, or what is left before the deadline."""
+        wait = min(self.poll_interval, self._remaining)
+        self.logger.info("%s; next poll in %.0f s", self.state.describe(), wait)
+        return wait
+
+    @property
+    def final_statuses(self) -> dict[str, Any]:
+        """The full statuses of the final requests, to fold."""
+        return {request_id: self.statuses[request_id] for request_id in self.state.final_ids}
 
 
 def wait_for_requests(
@@ -95,14 +193,13 @@ def wait_for_requests(
     timeout: float,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-    logger: logging.Logger = log,
+    logger: ProgressLog = log,
 ) -> Completion:
     """
     Poll until every accepted batch's request is final, unknown or the timeout passes, then fold.
 
-    For ``deferrable=False``: this holds the worker slot while it waits. A request already final is not
-    read again. A read that fails after the hook's retries (5xx, timeouts) only delays the next poll;
-    a refusal (401, ``result: false``) ends the wait, its pending requests folded as failed.
+    For ``deferrable=False``: this holds the worker slot while it waits (:class:`RequestWait`, one
+    read at a time). A refusal ends the wait, its pending requests folded as failed.
 
     :param hook: a hook that confirms later.
     :param batch_results: the operator's batch records (accepted batches carry their ``identifiers``).
@@ -112,33 +209,17 @@ def wait_for_requests(
     :param sleep: how to wait (injectable for tests).
     :param clock: a monotonic clock (injectable for tests).
     """
-    rules = rules_of(hook)
-    ids = request_ids_from(batch_results)
-    deadline = clock() + timeout
-    statuses: dict[str, Any] = {}
-    unknown: dict[str, None] = {}
-    error = None
-    while True:
-        pending = [i for i in ids if i not in unknown and not _final(statuses.get(i), rules)]
-        read = read_statuses(hook, pending)
-        statuses.update(read.statuses)
-        unknown.update(dict.fromkeys(read.unknown_ids))
-        state = PollState.from_statuses(ids, statuses, unknown, rules)
-        if read.error is not None:
-            if not read.error.retryable:
-                error = str(read.error)
-                break
-            logger.warning("%s status read failed, will poll again: %s", rules.label, read.error)
-        if state.done:
-            break
-        remaining = deadline - clock()
-        if remaining <= 0:
-            state.timed_out = True
-            break
-        logger.info("%s; next poll in %.0f s", state.describe(), min(poll_interval, remaining))
-        sleep(min(poll_interval, remaining))
-    state.error = error
-    return complete(batch_results, summary, state, {i: statuses[i] for i in state.final_ids})
+    wait = RequestWait(
+        hook,
+        request_ids_from(batch_results),
+        deadline=clock() + timeout,
+        poll_interval=poll_interval,
+        clock=clock,
+        logger=logger,
+    )
+    while not wait.poll():
+        sleep(wait.next_wait())
+    return complete(batch_results, summary, wait.state, wait.final_statuses)
 
 
 def finish_from_event(

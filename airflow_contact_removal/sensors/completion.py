@@ -167,7 +167,8 @@ class RequestCompletionSensor(HidesIdentifierFields, BaseSensorOperator):
         done = self.poke(context)
         if isinstance(done, PokeReturnValue):
             return done.xcom_value
-        assert self._last_read is not None  # poke keeps its read before it says "not final yet"
+        if self._last_read is None:  # poke() records its read before it answers "not yet"
+            raise AirflowException("the sensor's first poke recorded no read")
         state, _ = self._last_read
         self.defer(
             trigger=RequestCompletionTrigger(

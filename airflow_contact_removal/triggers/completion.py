@@ -18,7 +18,7 @@ from asgiref.sync import sync_to_async
 
 from airflow_contact_removal._compat import AirflowNotFoundException
 from airflow_contact_removal.completion.folding import PollState
-from airflow_contact_removal.completion.wait import StatusRead, read_statuses, rules_of
+from airflow_contact_removal.completion.wait import RequestWait, rules_of
 from airflow_contact_removal.exceptions import ContactRemovalError
 from airflow_contact_removal.hooks import get_removal_hook
 from airflow_contact_removal.hooks.base import ContactRemovalHook
@@ -36,9 +36,11 @@ class RequestCompletionTrigger(BaseTrigger):
     the task reads the final requests again to fold them
     (:func:`~airflow_contact_removal.completion.wait.finish_from_event`).
 
-    Each poll asks only for the requests not final yet, through the hook: at most the vendor's ids per
-    read and at most ``max_in_flight`` reads at once, the hook's retries for transient faults (a read that still fails leaves its ids pending until
-    the next poll), and a refusal ends the wait. The API key is read from the connection here, in the
+    The polling is :class:`~airflow_contact_removal.completion.wait.RequestWait`'s (the worker wait's
+    loop): each poll asks only for the requests not final yet, through the hook, at most the vendor's
+    ids per read and at most ``max_in_flight`` reads at once. The hook's retries cover transient
+    faults, its 429 hold every read of this trigger (later polls included); a read that still fails
+    leaves its ids pending until the next poll, and a refusal ends the wait. The API key is read from the connection here, in the
     triggerer, and never serialised; neither it nor any identifier is logged.
 
     :param conn_id: the connection; its type picks the hook.
@@ -92,9 +94,16 @@ class RequestCompletionTrigger(BaseTrigger):
         )
 
     def hook(self) -> ContactRemovalHook:
-        """The connection's hook, within the task's share; blocking (reads the connection and key)."""
+        """
+        The connection's hook, within the task's share; blocking (reads the connection and key).
+
+        Everything a read would refuse is checked here, before any request: the connection's type,
+        the key (read and masked now), the base URL (https unless loopback) and the vendor settings.
+        """
         hook = get_removal_hook(self.conn_id)
         rules_of(hook)  # a hook that confirms synchronously has nothing to wait for
+        hook.settings  # noqa: B018 - reads and checks the base URL, timeouts and retry bounds
+        hook._api_key  # noqa: B018 - reads, checks and masks the key now, as check_request does
         if self.max_in_flight is not None:
             hook.limit_to_share(self.max_in_flight, hook.settings.requests_per_second)
         hook.check_settings()
@@ -108,35 +117,22 @@ class RequestCompletionTrigger(BaseTrigger):
             state.error = f"connection {self.conn_id!r}: {exc}"[:500]
             yield TriggerEvent(state.to_event())
             return
-        rules = rules_of(hook)
-        statuses: dict[str, Any] = {}
-        unknown: list[str] = []
-        while True:
-            pending = PollState.from_statuses(self.request_ids, statuses, unknown, rules).pending_ids
-            read: StatusRead = await sync_to_async(read_statuses)(hook, pending, in_flight=hook.max_in_flight)
-            statuses.update(read.statuses)
-            unknown.extend(read.unknown_ids)
-            state = PollState.from_statuses(self.request_ids, statuses, unknown, rules)
-            if read.error is not None and not read.error.retryable:
-                state.error = str(read.error)[:500]
-                self.log.warning("%s refused the status read, stopping: %s", rules.label, state.error)
-                yield TriggerEvent(state.to_event())
-                return
-            if state.done:
-                self.log.info("%s: done", state.describe())
-                yield TriggerEvent(state.to_event())
-                return
-            remaining = self.timeout_at - time.time()
-            if remaining <= 0:
-                state.timed_out = True
-                self.log.warning("%s: timed out", state.describe())
-                yield TriggerEvent(state.to_event())
-                return
-            if read.error is not None:
-                self.log.warning("%s status read failed, will poll again: %s", rules.label, read.error)
-            wait = min(self.poll_interval, remaining)
-            self.log.info("%s; next poll in %.0f s", state.describe(), wait)
-            await self._sleep(wait)
+        wait = RequestWait(
+            hook,
+            self.request_ids,
+            deadline=self.timeout_at,
+            poll_interval=self.poll_interval,
+            in_flight=hook.max_in_flight,
+            clock=time.time,
+            logger=self.log,
+        )
+        # Not thread_sensitive: a read may block for the hook's retries (up to max_retry_time), and
+        # the one shared thread would hold every other trigger's synchronous calls meanwhile
+        # (Airflow's own connection fetches among them). The hook is safe to use from any thread.
+        poll = sync_to_async(wait.poll, thread_sensitive=False)
+        while not await poll():
+            await self._sleep(wait.next_wait())
+        yield TriggerEvent(wait.state.to_event())
 
 
 def epoch_seconds(value: float | str | datetime) -> float:
