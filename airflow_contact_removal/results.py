@@ -102,6 +102,9 @@ class BatchResult:
     as invalid, isolated by splitting a batch it rejected (see :func:`~airflow_contact_removal.removal.run_removal`).
     ``from_checkpoint`` marks a batch an earlier try of the task finished, not sent again;
     ``not_sent`` a failed batch the run stopped before sending (``error`` says why).
+    ``contact_errors`` is filled when a vendor that confirms later reports what became of the batch:
+    one ``{"kind", "identifier", "reason", "vendor_error"}`` per failed identifier (see
+    :mod:`airflow_contact_removal.completion.folding`).
     """
 
     index: int
@@ -126,6 +129,7 @@ class BatchResult:
     duration_ms: int = 0
     from_checkpoint: bool = False
     not_sent: bool = False
+    contact_errors: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> BatchResult:
@@ -141,6 +145,7 @@ class BatchResult:
         record["not_found_identifiers"] = list(self.not_found_identifiers)
         record["rejected"] = [dict(item) for item in self.rejected]
         record["vendor_counts"] = dict(self.vendor_counts)
+        record["contact_errors"] = [dict(item) for item in self.contact_errors]
         if self.identifiers is not None:
             record["identifiers"] = {kind: list(values) for kind, values in self.identifiers.items()}
         return record

@@ -51,8 +51,11 @@ def fold_outcomes(
     *,
     timeout_reason: str = REASON_TIMEOUT,
 ) -> tuple[list[dict[str, Any]], FoldTotals]:
-    """:func:`~airflow_contact_removal.completion.folding.fold_outcomes` with Wooxy's rules."""
-    return folding.fold_outcomes(
+    """
+    :func:`~airflow_contact_removal.completion.folding.fold_outcomes` with Wooxy's rules, in the shape
+    this name always had: batch records as dicts in and out.
+    """
+    folded, totals = folding.fold_outcomes(
         batch_results,
         statuses,
         unknown_ids,
@@ -60,6 +63,7 @@ def fold_outcomes(
         timeout_reason=timeout_reason,
         rules=WOOXY_COMPLETION,
     )
+    return [record.to_dict() for record in folded], totals
 
 
 def folded_summary(

@@ -20,19 +20,18 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from airflow_contact_removal.accounting import BATCH_BUCKETS, count_of, imbalance
 from airflow_contact_removal.completion.outcome import CompletionRules, WaitOutcome
 from airflow_contact_removal.identifiers import parse_rendered
 from airflow_contact_removal.results import BatchResult, RemovalSummary
+from airflow_contact_removal.vocabulary import FAILED_STATUSES, BatchStatus
 
 #: Why one identifier counts as failed when the vendor's final status does not mention it.
 REASON_NO_OUTCOME = "no outcome reported"
 
-_FAILED_STATUSES = ("failed", "partial")
-_BATCH_FIELDS = {item.name for item in fields(BatchResult)}
 _SUMMARY_FIELDS = {item.name for item in fields(RemovalSummary)}
 
 
@@ -278,14 +277,14 @@ class FoldTotals:
 
 
 def fold_outcomes(
-    batch_results: Sequence[Mapping[str, Any]],
+    batch_results: Sequence[BatchResult | Mapping[str, Any]],
     statuses: Mapping[str, Any],
     unknown_ids: Iterable[str] = (),
     timed_out_ids: Iterable[str] = (),
     *,
     timeout_reason: str | None = None,
     rules: CompletionRules,
-) -> tuple[list[dict[str, Any]], FoldTotals]:
+) -> tuple[list[BatchResult], FoldTotals]:
     """
     Fold a vendor's per-contact outcome into the batch records; the input is not modified.
 
@@ -311,26 +310,28 @@ def fold_outcomes(
     identifier (``kind``, ``identifier``, ``reason``: the vendor's ``human_error`` or ours,
     ``vendor_error``: its ``error`` code), and ``vendor_counts`` the request's status and counts.
 
-    :param batch_results: the operator's batch records (``BatchResult.to_dict()``).
+    :param batch_results: the operator's batch records: :class:`BatchResult`, or their dicts as XCom
+        holds them (read with :func:`batch_record`).
     :param statuses: request id -> ``RequestOutcome`` or :func:`status_to_dict`'s dict.
     :param unknown_ids: request ids the vendor did not know.
     :param timed_out_ids: request ids still pending when the wait ended.
     :param timeout_reason: the reason recorded for pending requests (default: the rules').
     :param rules: the vendor's rules.
-    :return: the new records, and what folding did.
+    :return: new records (the input's are not modified), and what folding did.
     """
     timeout_reason = timeout_reason or rules.timeout_reason
     unknown = set(unknown_ids)
     timed_out = set(timed_out_ids)
     totals = FoldTotals()
     folded = []
-    for original in batch_results:
-        record = dict(original)  # a new record; nested values are replaced, never modified
-        request_id = record.get("request_id")
-        accepted = count_of(record.get("accepted"))
-        if not request_id or accepted == 0:
+    for position, original in enumerate(batch_results):
+        before = batch_record(original, position)
+        record = replace(before, contact_errors=list(before.contact_errors))
+        accepted = record.accepted
+        if not record.request_id or accepted == 0:
             folded.append(record)
             continue
+        request_id = record.request_id
         totals.requests += 1
         totals.accepted += accepted
         status = statuses.get(request_id)
@@ -345,72 +346,66 @@ def fold_outcomes(
         else:
             totals.completed += 1
             totals.contact_errors += _fold_final(record, accepted, status, rules)
-        totals.removed += record["removed"] - count_of(original.get("removed"))
-        totals.failed += record["failed"] - count_of(original.get("failed"))
-        if record["status"] in _FAILED_STATUSES and original.get("status") not in _FAILED_STATUSES:
+        totals.removed += record.removed - before.removed
+        totals.failed += record.failed - before.failed
+        if record.status in FAILED_STATUSES and before.status not in FAILED_STATUSES:
             totals.batches_failed += 1
         _check_record(record)
         folded.append(record)
     return folded, totals
 
 
-def _fail_whole_batch(record: dict[str, Any], accepted: int, reason: str) -> None:
-    record["accepted"] = 0
-    record["failed"] = count_of(record.get("failed")) + accepted
-    record["status"] = "failed"
-    record["error"] = _join(record.get("error"), reason)
-    record["contact_errors"] = []
-    if not record.get("identifiers"):
-        record["identifiers"] = None
-        record["note"] = _join(
-            record.get("note"), "the batch's identifiers were not kept: re-queue from the input"
-        )
+def _fail_whole_batch(record: BatchResult, accepted: int, reason: str) -> None:
+    record.accepted = 0
+    record.failed += accepted
+    record.status = BatchStatus.FAILED
+    record.error = _join(record.error, reason)
+    record.contact_errors = []
+    if not record.identifiers:
+        record.identifiers = None
+        record.note = _join(record.note, "the batch's identifiers were not kept: re-queue from the input")
 
 
-def _fold_final(record: dict[str, Any], accepted: int, status: dict[str, Any], rules: CompletionRules) -> int:
+def _fold_final(record: BatchResult, accepted: int, status: dict[str, Any], rules: CompletionRules) -> int:
     """Fold one final request into its record; return how many failures carry a vendor error."""
     successes = status["successes"]
     errors = status["errors"]
-    sent = record.get("identifiers")
+    sent = record.identifiers
     if sent:
         removed, failures, strays = _match(sent, successes, errors, rules)
     else:
         removed, failures, strays = len(successes), [_failure_of_error(item, rules) for item in errors], 0
-        record["note"] = _join(
-            record.get("note"), f"the batch's identifiers were not kept: counted from {rules.label}'s report"
+        record.note = _join(
+            record.note, f"the batch's identifiers were not kept: counted from {rules.label}'s report"
         )
     removed = min(removed, accepted)
     failed = accepted - removed
     unnamed = failed - len(failures)
     if unnamed > 0 and not sent:
-        record["note"] = _join(
-            record.get("note"), f"{unnamed} failed identifier(s) were not named by {rules.label}"
-        )
+        record.note = _join(record.note, f"{unnamed} failed identifier(s) were not named by {rules.label}")
     if strays:
-        record["note"] = _join(
-            record.get("note"), f"{rules.label} reported {strays} contact(s) not sent in this batch"
-        )
+        record.note = _join(record.note, f"{rules.label} reported {strays} contact(s) not sent in this batch")
 
-    record["accepted"] = 0
-    record["removed"] = count_of(record.get("removed")) + removed
-    record["failed"] = count_of(record.get("failed")) + failed
-    record["contact_errors"] = failures
-    record["vendor_counts"] = {
-        **(record.get("vendor_counts") or {}),
+    record.accepted = 0
+    record.removed += removed
+    record.failed += failed
+    record.contact_errors = failures
+    record.vendor_counts = {
+        **record.vendor_counts,
         "request_status": status["status"],
         "success": len(successes),
         "errors": len(errors),
     }
-    if record["failed"] == 0:
-        record["status"] = "ok"
-        record["identifiers"] = None
+    if record.failed == 0:
+        record.status = BatchStatus.OK
+        record.identifiers = None
         return 0
-    record["status"] = "partial"
+    record.status = BatchStatus.PARTIAL
     requeue: dict[str, list[str]] = {}
     for failure in failures:
         if failure["identifier"] is not None:
             requeue.setdefault(failure["kind"], []).append(failure["identifier"])
-    record["identifiers"] = requeue or None
+    record.identifiers = requeue or None
     if failed:
         reasons = Counter(failure["reason"] for failure in failures)
         if unnamed > 0:
@@ -419,7 +414,7 @@ def _fold_final(record: dict[str, Any], accepted: int, status: dict[str, Any], r
         summary = (
             f"{rules.label} request {status['status']}: {failed} of {accepted} identifier(s) failed: {detail}"
         )
-        record["error"] = _join(record.get("error"), summary[:500])
+        record.error = _join(record.error, summary[:500])
     return sum(1 for failure in failures if failure["vendor_error"] or failure["reason"] != REASON_NO_OUTCOME)
 
 
@@ -495,10 +490,30 @@ def _contact_keys(contact: Any, rules: CompletionRules) -> list[tuple[str, str]]
     return [key for key in keys if key is not None]
 
 
-def _check_record(record: Mapping[str, Any]) -> None:
-    problem = imbalance(record, "size", BATCH_BUCKETS)
+def _check_record(record: BatchResult) -> None:
+    problem = imbalance(vars(record), "size", BATCH_BUCKETS)
     if problem is not None:
-        raise AssertionError(f"batch {record.get('index')}: {problem}")
+        raise AssertionError(f"batch {record.index}: {problem}")
+
+
+def batch_record(value: BatchResult | Mapping[str, Any], position: int = 0) -> BatchResult:
+    """
+    A batch record as :class:`BatchResult`: as is, or read from its dict (XCom, a rendered template).
+
+    Counts that are not whole non-negative numbers (a hand-written or damaged record) read as 0, so
+    the accounting check names the record instead of failing on a type.
+
+    :param value: the record.
+    :param position: its index when the dict has none.
+    """
+    if isinstance(value, BatchResult):
+        return value
+    record = BatchResult.from_dict({"index": position, "size": 0, "status": "ok", "kinds": {}, **dict(value)})
+    for name in ("index", "size", *BATCH_BUCKETS):
+        setattr(record, name, count_of(getattr(record, name)))
+    record.vendor_counts = dict(record.vendor_counts) if isinstance(record.vendor_counts, Mapping) else {}
+    record.contact_errors = list(record.contact_errors) if isinstance(record.contact_errors, list) else []
+    return record
 
 
 def _join(first: str | None, second: str) -> str:
@@ -508,7 +523,7 @@ def _join(first: str | None, second: str) -> str:
 # The whole run ---------------------------------------------------------------------------------------
 def folded_summary(
     summary: Mapping[str, Any] | None,
-    batch_results: Sequence[Mapping[str, Any]],
+    batch_results: Sequence[BatchResult | Mapping[str, Any]],
     totals: FoldTotals | None = None,
     *,
     rules: CompletionRules,
@@ -543,11 +558,12 @@ def folded_summary(
         return result.to_dict()
     for name in ("removed", "not_found", "accepted", "failed", "batches", "batches_failed", "planned"):
         kept.pop(name, None)
+    records = [batch_record(record, position) for position, record in enumerate(batch_results)]
     if summary is None:
-        kept["requested"] = sum(count_of(record.get("size")) for record in batch_results)
+        kept["requested"] = sum(record.size for record in records)
     result = RemovalSummary(**kept)
-    for record in batch_results:
-        result.add(BatchResult(**{name: value for name, value in record.items() if name in _BATCH_FIELDS}))
+    for record in records:
+        result.add(record)
     result.check()
     return result.to_dict()
 
@@ -560,7 +576,7 @@ def records_for_requests(
     pending_reason: str | None = None,
     first_index: int = 0,
     rules: CompletionRules,
-) -> list[dict[str, Any]]:
+) -> list[BatchResult]:
     """
     Batch records for request ids given without the operator's ``batch_results`` (the removal ran
     elsewhere): one per id, ``accepted`` = the contacts the vendor reports for it, ready for
@@ -575,11 +591,11 @@ def records_for_requests(
         status = status_to_dict(status) if status is not None else None
         if request_id in unknown or status is None or not rules.is_final(status["status"]):
             reason = rules.unknown_reason if request_id in unknown else pending_reason
-            record = BatchResult(index, 0, "failed", {}, request_id=request_id, error=reason).to_dict()
+            record = BatchResult(index, 0, BatchStatus.FAILED, {}, request_id=request_id, error=reason)
         else:
             size = len(status["successes"]) + len(status["errors"])
-            record = BatchResult(index, size, "ok", {}, accepted=size, request_id=request_id).to_dict()
-        record["note"] = f"batch records rebuilt from {rules.label}'s report: the removal ran in another task"
+            record = BatchResult(index, size, BatchStatus.OK, {}, accepted=size, request_id=request_id)
+        record.note = f"batch records rebuilt from {rules.label}'s report: the removal ran in another task"
         records.append(record)
     return records
 
@@ -587,14 +603,18 @@ def records_for_requests(
 @dataclass
 class Completion:
     """
-    A finished wait, folded: the new batch records and summary (the operator's shapes), what folding
-    did, and the state the wait ended in.
+    A finished wait, folded: the new batch records, the summary (the operator's shape), what folding
+    did, and the state the wait ended in. :meth:`records` gives the records as XCom holds them.
     """
 
-    batch_results: list[dict[str, Any]]
+    batch_results: list[BatchResult]
     summary: dict[str, Any]
     totals: FoldTotals
     state: PollState
+
+    def records(self) -> list[dict[str, Any]]:
+        """The batch records as plain dicts, for XCom."""
+        return [record.to_dict() for record in self.batch_results]
 
     @property
     def timed_out(self) -> bool:
@@ -621,7 +641,7 @@ class Completion:
 
 
 def complete(
-    batch_results: Sequence[Mapping[str, Any]] | None,
+    batch_results: Sequence[BatchResult | Mapping[str, Any]] | None,
     summary: Mapping[str, Any] | None,
     state: PollState,
     statuses: Mapping[str, Any],
@@ -647,10 +667,10 @@ def complete(
     reason = (
         f"could not read {rules.label}'s status: {state.error}" if state.error else rules.timeout_reason
     )[:300]
-    records = [dict(record) for record in batch_results or []]
-    covered = {record.get("request_id") for record in records}
+    records = [batch_record(record, position) for position, record in enumerate(batch_results or [])]
+    covered = {record.request_id for record in records}
     uncovered = [request_id for request_id in state.request_ids if request_id not in covered]
-    next_index = max((count_of(record.get("index")) for record in records), default=-1) + 1
+    next_index = max((record.index for record in records), default=-1) + 1
     rebuilt = records_for_requests(
         uncovered, statuses, unknown, pending_reason=reason, first_index=next_index, rules=rules
     )
@@ -659,10 +679,10 @@ def complete(
     )
     for record in rebuilt:
         # A rebuilt record of an unknown or pending request holds nothing to fold: count the request here.
-        if record["status"] == "failed":
+        if record.status == BatchStatus.FAILED:
             totals.requests += 1
             totals.batches_failed += 1
-            if record["request_id"] in unknown:
+            if record.request_id in unknown:
                 totals.unknown += 1
             else:
                 totals.timed_out += 1

@@ -529,7 +529,7 @@ class RemoveFromListOperator(_ContactRemovalOperator):
             logger=self.log,
         )
         self.log.info(completion.message())
-        return self._finish(context, completion.summary, completion.batch_results, None)
+        return self._finish(context, completion.summary, completion.records(), None)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the completion trigger: fold the outcome in. Never sends a removal again."""
@@ -540,7 +540,7 @@ class RemoveFromListOperator(_ContactRemovalOperator):
         enforce_share(hook, pool=self.pool, pool_slots=self.pool_slots)
         completion = finish_from_event(hook, records, summary, event)
         self.log.info(completion.message())
-        return self._finish(context, completion.summary, completion.batch_results, None)
+        return self._finish(context, completion.summary, completion.records(), None)
 
     def _finish(self, context, summary, records, invalid) -> dict[str, Any]:
         summary = self.push(context, summary, records, invalid)

@@ -193,7 +193,7 @@ class RequestCompletionSensor(HidesIdentifierFields, BaseSensorOperator):
         ti = context["ti"]
         rules = rules_of(self._hook())
         summary = completion.summary
-        records, note = fit_for_xcom(completion.batch_results)
+        records, note = fit_for_xcom(completion.records())
         if note:
             summary = {**summary, "xcom_note": note}
             self.log.warning("XCom kept small: %s", note)

@@ -362,7 +362,7 @@ def test_complete_rebuilds_records_for_ids_given_without_batch_records():
 
     completion = complete(None, None, state, statuses)
 
-    first, second, third = completion.batch_results
+    first, second, third = completion.records()
     assert (first["size"], first["removed"], first["failed"], first["status"]) == (2, 1, 1, "partial")
     assert first["identifiers"] == {"emails": ["b@x.com"]}
     assert (second["size"], second["status"], second["error"]) == (0, "failed", REASON_UNKNOWN)
@@ -380,7 +380,7 @@ def test_complete_counts_a_final_request_that_vanished_since_as_unknown():
 
     completion = complete(records, None, state, statuses={})
 
-    assert completion.batch_results[0]["error"] == REASON_UNKNOWN
+    assert completion.records()[0]["error"] == REASON_UNKNOWN
     assert completion.totals.unknown == 1
 
 
@@ -391,7 +391,7 @@ def test_complete_reports_a_read_error_rather_than_a_timeout():
 
     completion = complete(records, None, state, statuses={})
 
-    assert completion.batch_results[0]["error"].startswith("could not read Wooxy's status: wooxy: Invalid")
+    assert completion.records()[0]["error"].startswith("could not read Wooxy's status: wooxy: Invalid")
     assert not completion.timed_out
     assert "could not read the status" in completion.message()
 

@@ -81,13 +81,13 @@ def test_the_trigger_waits_for_the_sandbox_then_the_outcome_is_folded(seeded, sa
     assert totals.removed == len(MEMBERS) + len(USERS) - left  # exactly what the sandbox removed
     assert totals.accepted == 250 and totals.removed + totals.failed == 250
     assert totals.failed >= 10 and totals.contact_errors == totals.failed
-    assert all(identity_holds(record) and record["accepted"] == 0 for record in completion.batch_results)
+    assert all(identity_holds(record) and record["accepted"] == 0 for record in completion.records())
     summary = completion.summary
     assert (summary["requested"], summary["accepted"], summary["removed"]) == (250, 0, totals.removed)
-    reasons = {item["reason"] for record in completion.batch_results for item in record["contact_errors"]}
+    reasons = {item["reason"] for record in completion.records() for item in record["contact_errors"]}
     assert "Contact not found in list" in reasons
     absent = {f"absent{i}@example.com" for i in range(10)}
-    assert absent <= set(completion.batch_results[2]["identifiers"]["emails"])
+    assert absent <= set(completion.records()[2]["identifiers"]["emails"])
 
 
 def test_the_trigger_reports_unknown_ids_and_ids_past_seven_days(seeded, sandbox_conn):
@@ -102,7 +102,7 @@ def test_the_trigger_reports_unknown_ids_and_ids_past_seven_days(seeded, sandbox
 
     assert event["outcome"] == "complete" and event["unknown_ids"] == request_ids
     completion = finish_from_event(hook, records, None, event)
-    assert completion.batch_results[0]["error"] == REASON_UNKNOWN
+    assert completion.records()[0]["error"] == REASON_UNKNOWN
     assert completion.summary["removed"] == 0 and completion.summary["failed"] == 100
 
 
@@ -123,7 +123,7 @@ def test_the_trigger_times_out_on_requests_never_processed(sandbox_conn):
 
     assert event["outcome"] == "timeout" and event["statuses"] == {records[0]["request_id"]: "queued"}
     completion = finish_from_event(hook, records, None, event)
-    assert completion.batch_results[0]["error"] == f"{REASON_TIMEOUT} (last status: queued)"
+    assert completion.records()[0]["error"] == f"{REASON_TIMEOUT} (last status: queued)"
     assert completion.summary["removed"] == 0 and completion.timed_out
 
 
@@ -174,4 +174,4 @@ def test_a_final_request_that_can_no_longer_be_read_is_failed_not_removed(sandbo
     completion = finish_from_event(hook, records, None, event)
 
     assert completion.summary["removed"] == 0 and completion.summary["failed"] == 100
-    assert completion.batch_results[0]["error"].startswith("could not read Wooxy's status: wooxy:")
+    assert completion.records()[0]["error"].startswith("could not read Wooxy's status: wooxy:")
