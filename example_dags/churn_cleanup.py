@@ -1,6 +1,12 @@
 """
 Churn cleanup: churned customers removed from a Wooxy list and a Bird list.
 
+A DRY RUN until you opt in: both removals clean and plan their batches, report them as ``planned``
+and send nothing until the Airflow Variable ``contact_removal_examples_live`` is ``true``:
+``airflow variables set contact_removal_examples_live true``. It is read when each task runs, so
+unpausing this ``@weekly`` DAG (which runs the latest interval at once) removes nothing by itself; a
+dry run does not wait for Wooxy either.
+
 Churned customers come from the warehouse with an email, a phone number, a user id and, for Bird,
 the contact id Bird gave them, not all of them known for everyone. Each customer is removed by one
 identifier, the best its vendor takes: Wooxy by email, else phone number, else user id (100 records
@@ -24,6 +30,9 @@ from airflow.sdk import DAG, task
 from airflow_contact_removal.operators import RemoveFromListOperator
 
 SOURCE_CONN_ID = "contact_removal_db"
+#: Dry run unless the Variable contact_removal_examples_live is "true"; rendered when the task runs,
+#: so the DAG file never reads a Variable while it is parsed.
+DRY_RUN = "{{ var.value.get('contact_removal_examples_live', 'false') | trim | lower != 'true' }}"
 
 with DAG(
     dag_id="contact_removal_churn_cleanup",
@@ -63,6 +72,7 @@ with DAG(
         deferrable=True,
         poll_interval="{{ var.value.get('wooxy_poll_interval', 30) }}",
         completion_timeout=6 * 3600,
+        dry_run=DRY_RUN,
     )
 
     RemoveFromListOperator(
@@ -72,4 +82,5 @@ with DAG(
         contact_ids=churned["bird_contact_ids"],
         emails=churned["bird_emails"],
         max_contacts=100_000,
+        dry_run=DRY_RUN,
     )

@@ -1,6 +1,12 @@
 """
 Sharded purge: one large file of emails removed by several mapped task instances, counted once.
 
+A DRY RUN until you opt in: the shards clean and plan their batches, report them as ``planned``
+and send nothing until the Airflow Variable ``contact_removal_examples_live`` is ``true``:
+``airflow variables set contact_removal_examples_live true``. It is read when each task runs, so
+a run triggered by hand removes nothing either until then; a dry run writes the results files
+(``planned`` batches) but no checkpoint.
+
 An erasure backlog or a yearly re-sync is millions of identifiers in one file. Instead of one task
 holding them all, ``RemoveContactsOperator.sharded(..., shards=N)`` gives N mapped instances (spread
 over the executor's workers; it is ``.partial(shards=N).expand(shard=list(range(N)))``). Each streams the whole file and removes only the emails whose normalised
@@ -28,6 +34,9 @@ from airflow.sdk import DAG, XComArg
 from airflow_contact_removal.operators import MergeRemovalSummariesOperator, RemoveContactsOperator
 
 SHARDS = 4
+#: Dry run unless the Variable contact_removal_examples_live is "true"; rendered when the task runs,
+#: so the DAG file never reads a Variable while it is parsed.
+DRY_RUN = "{{ var.value.get('contact_removal_examples_live', 'false') | trim | lower != 'true' }}"
 
 with DAG(
     dag_id="contact_removal_sharded_purge",
@@ -43,6 +52,7 @@ with DAG(
         results_path="{{ var.value.sharded_purge_results }}/{{ run_id }}/purge-{shard}-of-{shards}.jsonl",
         shards=SHARDS,
         max_concurrency=2,  # per shard: 4 x 2 = Migma's cap of 8 requests in flight
+        dry_run=DRY_RUN,
     )
 
     # The summary XCom is pushed by every shard, also one that failed: the answer can name it.

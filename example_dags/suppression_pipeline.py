@@ -1,6 +1,12 @@
 """
 Suppression pipeline: unsubscribes and hard bounces removed account-wide at AutoSend and Migma.
 
+A DRY RUN until you opt in: both removals clean and plan their batches, report them as ``planned``
+and send nothing until the Airflow Variable ``contact_removal_examples_live`` is ``true``:
+``airflow variables set contact_removal_examples_live true``. It is read when each task runs, so
+unpausing this ``@daily`` DAG (which runs the latest interval at once) removes nothing by itself. A
+dry run's audit rows have the status ``planned``.
+
 1. Read the day's unsubscribes and hard bounces from a SQL table (SQLite here, through the
    common-sql provider; any SQL connection works the same way).
 2. Remove them from the whole account at AutoSend and at Migma. ``max_contacts`` guards against an
@@ -20,6 +26,9 @@ from airflow_contact_removal.operators import RemoveContactsOperator
 
 SOURCE_CONN_ID = "contact_removal_db"
 REMOVAL_TASKS = ("remove_at_autosend", "remove_at_migma")
+#: Dry run unless the Variable contact_removal_examples_live is "true"; rendered when the task runs,
+#: so the DAG file never reads a Variable while it is parsed.
+DRY_RUN = "{{ var.value.get('contact_removal_examples_live', 'false') | trim | lower != 'true' }}"
 
 with DAG(
     dag_id="contact_removal_suppression_pipeline",
@@ -39,12 +48,14 @@ with DAG(
         conn_id="autosend_default",
         emails=suppressed.output,  # 1-column rows are accepted as they come
         max_contacts=50_000,
+        dry_run=DRY_RUN,
     )
     remove_at_migma = RemoveContactsOperator(
         task_id="remove_at_migma",
         conn_id="migma_default",
         emails=suppressed.output,
         max_contacts=50_000,
+        dry_run=DRY_RUN,
     )
 
     @task(trigger_rule="all_done")

@@ -4,10 +4,16 @@ Starts the sandbox (stopped on exit, even on failure), seeds it and the SQLite s
 each example DAG with ``airflow dags test`` in a throwaway AIRFLOW_HOME, prints a table per DAG and
 checks that the sandbox's own state agrees with the task summaries. Exits non-zero if a DAG fails or
 a count disagrees.
+
+The example DAGs are dry runs until the Variable ``contact_removal_examples_live`` is ``true``; the
+demo opts in (``AIRFLOW_VAR_CONTACT_REMOVAL_EXAMPLES_LIVE``) so they really remove. ``--dry-run``
+leaves it unset: every DAG then plans its batches, and the demo checks that the sandbox received no
+request and lost no contact.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -31,6 +37,8 @@ DAG_IDS = (
     "contact_removal_sharded_purge",
 )
 COLUMNS = ("requested", "removed", "not_found", "accepted", "invalid", "duplicates", "failed")
+#: The Variable the example DAGs read to opt in to real removals (else they are dry runs).
+LIVE_VARIABLE = "contact_removal_examples_live"
 
 
 @dataclass
@@ -50,8 +58,12 @@ class DagReport:
         return self.state == "success" and not self.problems
 
 
-def airflow_env(workdir: Path, sandbox: SandboxServer) -> dict[str, str]:
-    """A throwaway Airflow home whose connections point at the sandbox and the SQLite source."""
+def airflow_env(workdir: Path, sandbox: SandboxServer, *, live: bool = True) -> dict[str, str]:
+    """
+    A throwaway Airflow home whose connections point at the sandbox and the SQLite source.
+
+    :param live: opt the example DAGs in to real removals; ``False`` leaves them dry runs.
+    """
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW_", "AIRFLOW__"))}
     env.update(
         {
@@ -75,6 +87,8 @@ def airflow_env(workdir: Path, sandbox: SandboxServer) -> dict[str, str]:
             "AIRFLOW_VAR_SHARDED_PURGE_RESULTS": str(workdir / "results"),
         }
     )
+    if live:
+        env[f"AIRFLOW_VAR_{LIVE_VARIABLE.upper()}"] = "true"
     return env
 
 
@@ -125,10 +139,23 @@ def read_merged(airflow_db: Path, dag_id: str) -> dict | None:
     return None if row is None else json.loads(row[0])
 
 
-def check(report: DagReport, before: dict[str, int]) -> None:
-    """The summaries add up, nothing failed, and the sandbox lost exactly what the summaries say."""
+def check(report: DagReport, before: dict[str, int], *, live: bool = True) -> None:
+    """
+    The summaries add up, nothing failed, and the sandbox lost exactly what the summaries say.
+
+    Without ``live`` (the examples' default): every summary is a dry run with planned batches, and
+    the sandbox received no request and still holds every contact.
+    """
+    if not report.summaries:
+        report.problems.append("no task pushed a summary")
     removed_by_vendor: dict[str, int] = {}
     for task_id, _, summary in report.summaries:
+        if summary["dry_run"] is live:
+            report.problems.append(f"{task_id}: dry_run is {summary['dry_run']}, the opt-in says live={live}")
+        if not live and (summary["removed"] or not summary["planned"]):
+            report.problems.append(
+                f"{task_id}: a dry run removed {summary['removed']} and planned {summary['planned']}"
+            )
         buckets = sum(summary[name] for name in COLUMNS[1:]) + summary.get("planned", 0)
         if buckets != summary["requested"]:
             report.problems.append(
@@ -139,6 +166,14 @@ def check(report: DagReport, before: dict[str, int]) -> None:
         removed_by_vendor[summary["vendor"]] = (
             removed_by_vendor.get(summary["vendor"], 0) + summary["removed"]
         )
+    if not live:
+        if report.requests:
+            report.problems.append(
+                f"a dry run sent {sum(report.requests.values())} request(s) to the sandbox"
+            )
+        if report.left != before:
+            report.problems.append(f"a dry run changed the sandbox: {before} -> {report.left}")
+        return
     for vendor, expected in demo_data.EXPECTED_LEFT[report.dag_id].items():
         left = report.left[vendor]
         if left != expected:
@@ -151,8 +186,13 @@ def check(report: DagReport, before: dict[str, int]) -> None:
                 )
 
 
-def run_demo(workdir: Path, *, quiet: bool = False) -> list[DagReport]:
-    """Run every example DAG against a fresh sandbox; return one report per DAG."""
+def run_demo(workdir: Path, *, quiet: bool = False, live: bool = True) -> list[DagReport]:
+    """
+    Run every example DAG against a fresh sandbox; return one report per DAG.
+
+    :param live: opt the examples in to real removals (what ``make demo`` shows); ``False`` runs them
+        as they run by default, as dry runs.
+    """
     shutil.rmtree(workdir, ignore_errors=True)
     (workdir / "logs").mkdir(parents=True)
     demo_data.write_source_db(workdir / "source.db")
@@ -166,7 +206,7 @@ def run_demo(workdir: Path, *, quiet: bool = False) -> list[DagReport]:
     ) as sandbox:
         sandbox.seed(demo_data.sandbox_seed())
         say(f"sandbox listening on {sandbox.url}; seeded {contacts_left(sandbox)}")
-        env = airflow_env(workdir, sandbox)
+        env = airflow_env(workdir, sandbox, live=live)
         if airflow(env, "db", "migrate", log=workdir / "logs" / "db-migrate.log") != 0:
             raise SystemExit(f"airflow db migrate failed: see {workdir / 'logs' / 'db-migrate.log'}")
         for dag_id in DAG_IDS:
@@ -186,19 +226,22 @@ def run_demo(workdir: Path, *, quiet: bool = False) -> list[DagReport]:
             report.merged = read_merged(workdir / "airflow-home" / "airflow.db", dag_id)
             if code != 0:
                 report.problems.append(f"airflow dags test exited {code}")
-            check(report, before)
+            check(report, before, live=live)
             reports.append(report)
     return reports
 
 
 def print_report(reports: list[DagReport]) -> None:
-    header = ("task", "vendor", *COLUMNS)
     for report in reports:
+        # A dry run's identifiers are all in "planned": show the column when a task has any.
+        planned = any(summary.get("planned") for _, _, summary in report.summaries)
+        columns = (*COLUMNS, "planned") if planned else COLUMNS
+        header = ("task", "vendor", *columns)
         print(f"\n{report.dag_id}: {report.state} in {report.seconds:.1f} s")
         rows = [header]
         for task_id, map_index, summary in report.summaries:
             name = task_id if map_index < 0 else f"{task_id}[{map_index}]"
-            rows.append((name, summary["vendor"], *(str(summary[column]) for column in COLUMNS)))
+            rows.append((name, summary["vendor"], *(str(summary[column]) for column in columns)))
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
         for row in rows:
             print(
@@ -217,8 +260,9 @@ def print_report(reports: list[DagReport]) -> None:
             merged = report.merged
             print(
                 f"  merged    {merged['vendor'] or '-'}  "
-                + "  ".join(f"{column} {merged[column]}" for column in COLUMNS)
-                + f"  ({merged['parts']} shards, {len(merged['results_paths'])} results files)"
+                + "  ".join(f"{column} {merged[column]}" for column in columns)
+                + f"  ({merged['parts']} {'shards' if merged['shards'] else 'parts'}"
+                + (f", {len(merged['results_paths'])} results files)" if merged["results_paths"] else ")")
             )
         print(f"  contacts left in the sandbox: {left}")
         for problem in report.problems:
@@ -228,14 +272,23 @@ def print_report(reports: list[DagReport]) -> None:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help=f"leave the Variable {LIVE_VARIABLE} unset: the examples plan and send nothing",
+    )
+    args = parser.parse_args()
     started = time.monotonic()
-    reports = run_demo(REPO / ".demo")
+    reports = run_demo(REPO / ".demo", live=not args.dry_run)
     print_report(reports)
     ok = all(report.ok for report in reports)
     print(
         f"\n{'OK' if ok else 'FAILED'}: {len(reports)} DAG(s) in {time.monotonic() - started:.0f} s; "
         "sandbox state and task summaries " + ("agree." if ok else "do NOT agree (see above).")
     )
+    if args.dry_run:
+        print(f"Dry run: without the Variable {LIVE_VARIABLE} the examples planned and sent nothing.")
     return 0 if ok else 1
 
 

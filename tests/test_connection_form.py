@@ -167,3 +167,47 @@ def test_a_form_saved_with_nothing_typed_gives_the_hooks_defaults(hook_meta, mon
     assert settings.connect_timeout == ContactRemovalHook.default_connect_timeout
     assert settings.read_timeout == ContactRemovalHook.default_read_timeout
     assert settings.requests_per_second == AutoSendHook.default_requests_per_second
+
+
+#: What a connection saved from the earlier form (release 0.1) holds with nothing typed: that form
+#: showed read_timeout and max_attempts pre-filled, and the UI saved them (as text on Airflow 3.1).
+EARLIER_FORM_SAVED = [{"read_timeout": 60, "max_attempts": 6}, {"read_timeout": "60", "max_attempts": "6"}]
+
+
+@pytest.mark.parametrize("saved", EARLIER_FORM_SAVED, ids=["number-fields", "text-fields"])
+def test_a_timeout_added_to_an_earlier_form_connection_applies_to_reads(monkeypatch, caplog, capsys, saved):
+    """The 60 the earlier form saved was never typed: it must not win over a timeout that was."""
+    extra = {**saved, "project_id": "P1", "timeout": 20}
+    set_connection(monkeypatch, "migma_old_form", conn_type="migma", password="k", extra=extra)
+
+    with caplog.at_level("INFO"):
+        settings = MigmaHook("migma_old_form").settings
+
+    assert (settings.connect_timeout, settings.read_timeout) == (20, 20)
+    assert settings.max_attempts == 6
+    logged = capsys.readouterr().out + caplog.text  # the hook logger writes through structlog
+    assert "read_timeout 60 is the value the earlier connection form saved by itself" in logged
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"timeout": 20, "read_timeout": 45}, (20, 45)),  # typed: the specific key wins
+        ({"timeout": 20, "read_timeout": 61}, (20, 61)),  # how to keep a long read with a timeout
+        ({"read_timeout": 60}, (10, 60)),  # no timeout to yield to: 60 it is
+        ({"timeout": 60, "read_timeout": 60}, (60, 60)),
+        (
+            {"timeout": 20, "connect_timeout": 10, "read_timeout": 30},
+            (10, 30),
+        ),  # connect was never pre-filled
+    ],
+    ids=["typed-read", "read-61", "read-60-alone", "both-60", "connect-10"],
+)
+def test_a_specific_timeout_other_than_the_earlier_forms_default_wins(monkeypatch, extra, expected):
+    set_connection(
+        monkeypatch, "migma_typed", conn_type="migma", password="k", extra={"project_id": "P1", **extra}
+    )
+
+    settings = MigmaHook("migma_typed").settings
+
+    assert (settings.connect_timeout, settings.read_timeout) == expected

@@ -35,6 +35,7 @@ from airflow_contact_removal.hooks.settings import (
     is_loopback,
     path_segment,
     read_extras,
+    timeouts_of,
     verify_of,
 )
 from airflow_contact_removal.hooks.transport import IOWorkers
@@ -75,7 +76,9 @@ class ContactRemovalHook(BaseHook):
     URL (scheme included) replacing the vendor's default. Plain ``http://`` is refused unless the host
     is loopback, so a key never travels in clear text. Extras (all optional):
 
-    * ``connect_timeout`` / ``read_timeout`` (seconds; ``timeout`` sets both),
+    * ``connect_timeout`` / ``read_timeout`` (seconds; ``timeout`` sets both; next to ``timeout``, a
+      ``read_timeout`` of exactly 60, which the earlier form saved untyped, yields to it: see
+      :func:`~airflow_contact_removal.hooks.settings.timeouts_of`),
     * ``max_attempts`` (tries per request, including the first) and ``max_retry_time`` (seconds spent
       retrying one request, waits included),
     * ``max_retry_after`` (the longest ``Retry-After`` honoured, in seconds),
@@ -196,15 +199,13 @@ class ContactRemovalHook(BaseHook):
     def settings(self) -> HookSettings:
         """Base URL, timeouts, retry bounds and rate, read and checked once."""
         extras = self.extras
-        timeout = extra_number(extras, "timeout", None, positive=True)
+        connect_timeout, read_timeout = timeouts_of(
+            extras, self.default_connect_timeout, self.default_read_timeout, self.conn_id, self.log
+        )
         settings = HookSettings(
             base_url=self._base_url(),
-            connect_timeout=extra_number(
-                extras, "connect_timeout", timeout or self.default_connect_timeout, positive=True
-            ),
-            read_timeout=extra_number(
-                extras, "read_timeout", timeout or self.default_read_timeout, positive=True
-            ),
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
             max_attempts=int(extra_number(extras, "max_attempts", self.default_max_attempts, minimum=1)),
             max_retry_time=extra_number(extras, "max_retry_time", self.default_max_retry_time),
             max_retry_after=extra_number(extras, "max_retry_after", self.default_max_retry_after),

@@ -201,3 +201,40 @@ def extra_number(
     if value < minimum:
         raise ContactRemovalConfigError(f"connection extra {name!r} must be at least {minimum:g}")
     return value
+
+
+#: The read timeout the connection form of release 0.1 showed pre-filled. The UI saved it with every
+#: connection created there, typed or not, so in an extra it does not tell a choice from a default.
+EARLIER_FORM_READ_TIMEOUT = 60.0
+
+
+def timeouts_of(
+    extras: Mapping[str, Any],
+    default_connect: float,
+    default_read: float,
+    conn_id: str,
+    log: logging.Logger | Any,
+) -> tuple[float, float]:
+    """
+    The connect and read timeouts: ``connect_timeout`` / ``read_timeout``, else ``timeout``, else
+    the defaults.
+
+    The more specific key wins, with one exception: next to a ``timeout``, a ``read_timeout`` of
+    exactly 60 (:data:`EARLIER_FORM_READ_TIMEOUT`) is read as the value the earlier connection form
+    saved without the user typing it, and ``timeout`` applies to reads. A default the user never
+    typed must not win over a setting they did; the cost is that ``timeout`` plus a deliberate
+    60 s read timeout needs ``read_timeout`` written as another value (59 or 61), or ``timeout``
+    left out and ``connect_timeout`` set instead.
+    """
+    timeout = extra_number(extras, "timeout", None, positive=True)
+    connect = extra_number(extras, "connect_timeout", timeout or default_connect, positive=True)
+    read = extra_number(extras, "read_timeout", timeout or default_read, positive=True)
+    if timeout is not None and "read_timeout" in extras and read == EARLIER_FORM_READ_TIMEOUT != timeout:
+        log.info(
+            "Connection %r: read_timeout 60 is the value the earlier connection form saved by itself; "
+            "timeout (%g s) applies to reads. Write read_timeout as another value to override timeout.",
+            conn_id,
+            timeout,
+        )
+        read = timeout
+    return connect, read

@@ -54,7 +54,7 @@ class _ContactRemovalOperator(HidesIdentifierFields, BaseOperator):
         emails: Any = None,
         batch_size: int | None = None,
         max_concurrency: int | None = None,
-        dry_run: bool = False,
+        dry_run: bool | str = False,
         fail_on_error: bool = True,
         max_contacts: int | None = None,
         input_path: str | None = None,
@@ -76,7 +76,11 @@ class _ContactRemovalOperator(HidesIdentifierFields, BaseOperator):
         self.emails = emails
         self.batch_size = batch_size
         self.max_concurrency = max_concurrency
-        self.dry_run = dry_run
+        # Not ``self.dry_run``: that is BaseOperator.dry_run(), which this would hide. The template
+        # field is named after the attribute, so the UI shows it as ``is_dry_run``.
+        self.is_dry_run = dry_run
+        if not _is_template(dry_run):
+            _flag(dry_run, "dry_run")  # a wrong literal fails when the DAG is parsed, not when it runs
         self.fail_on_error = fail_on_error
         self.max_contacts = max_contacts
         self.input_path = input_path
@@ -99,6 +103,10 @@ class _ContactRemovalOperator(HidesIdentifierFields, BaseOperator):
         """
         return cls.partial(shards=shards, **kwargs).expand(shard=shard_numbers(shards))
 
+    def dry_run_requested(self) -> bool:
+        """Whether this run only plans: ``dry_run`` as given, or as its template rendered."""
+        return _flag(self.is_dry_run, "dry_run")
+
     def identifier_inputs(self) -> dict[str, Any]:
         inputs = {"emails": self.emails}
         return self._with_input_path(inputs)
@@ -119,7 +127,7 @@ class _ContactRemovalOperator(HidesIdentifierFields, BaseOperator):
             identifiers=self.identifier_inputs(),
             batch_size=self.batch_size,
             max_concurrency=self.max_concurrency,
-            dry_run=self.dry_run,
+            dry_run=self.dry_run_requested(),
             max_contacts=self.max_contacts,
             idempotency_scope=_idempotency_scope(context),
             shard=Shard.build(self.shard, self.shards),
@@ -160,7 +168,7 @@ class _ContactRemovalOperator(HidesIdentifierFields, BaseOperator):
         checkpoint = None
         checkpoint_path = None
         folder = None
-        if self.checkpoint and not self.dry_run:
+        if self.checkpoint and not self.dry_run_requested():
             ti = context["ti"]
             folder = self.checkpoint_path or default_checkpoint_folder()
             run_id = context.get("run_id") or ti.run_id
@@ -316,7 +324,10 @@ class RemoveContactsOperator(_ContactRemovalOperator):
         documents none, so 100 by default and at most 500). A larger value is clamped with a warning.
         (templated)
     :param max_concurrency: requests in flight; default and ceiling per vendor.
-    :param dry_run: clean and plan the batches, report them as ``planned``, send nothing.
+    :param dry_run: clean and plan the batches, report them as ``planned``, send nothing. ``True``,
+        ``False``, or a template rendering to ``true``/``false``/``True``/``False`` (anything else is
+        an error), e.g. ``"{{ var.value.get('removals_live', 'false') != 'true' }}"``. Kept as the
+        ``is_dry_run`` attribute (``dry_run`` is BaseOperator's method). (templated)
     :param fail_on_error: after every batch was attempted and the results pushed, fail the task if any
         identifier failed. ``False``: succeed and let a downstream task decide.
     :param max_contacts: fail before any request when more valid emails than this would be removed.
@@ -351,6 +362,7 @@ class RemoveContactsOperator(_ContactRemovalOperator):
         "emails",
         "batch_size",
         "max_contacts",
+        "is_dry_run",
         "input_path",
         "column",
         "results_path",
@@ -378,7 +390,8 @@ class RemoveFromListOperator(_ContactRemovalOperator):
     :param batch_size: identifiers per request, all kinds together; clamped to the vendor's limit.
         (templated)
     :param max_concurrency: requests in flight; clamped to the vendor's cap (Wooxy: 10).
-    :param dry_run: plan, report ``planned`` batches, send nothing.
+    :param dry_run: plan, report ``planned`` batches, send nothing; a bool or a template (see
+        :class:`RemoveContactsOperator`). (templated)
     :param fail_on_error: fail the task, after all batches and XCom, if any identifier failed.
     :param max_contacts: fail before any request when more valid identifiers than this would be sent.
     :param input_path: read identifiers from a file instead (see :class:`RemoveContactsOperator`).
@@ -411,6 +424,7 @@ class RemoveFromListOperator(_ContactRemovalOperator):
         "webhook_uri",
         "batch_size",
         "max_contacts",
+        "is_dry_run",
         "input_path",
         "input_kind",
         "column",
@@ -472,7 +486,7 @@ class RemoveFromListOperator(_ContactRemovalOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         hook = get_removal_hook(self.conn_id)
-        if not self.wait_for_completion or hook.confirmation != "asynchronous" or self.dry_run:
+        if not self.wait_for_completion or hook.confirmation != "asynchronous" or self.dry_run_requested():
             return super().execute(context)
         label = rules_of(hook).label
         if self.results_path:
@@ -546,6 +560,31 @@ class RemoveFromListOperator(_ContactRemovalOperator):
         summary = self.push(context, summary, records, invalid)
         self.fail_if_needed(summary)
         return summary
+
+
+#: The texts a templated flag may render to (Jinja renders a bool as ``True`` / ``False``).
+_FLAG_TEXTS = {"true": True, "True": True, "false": False, "False": False}
+
+
+def _is_template(value: Any) -> bool:
+    return isinstance(value, str) and "{{" in value
+
+
+def _flag(value: Any, name: str) -> bool:
+    """
+    A yes/no argument that may be templated: a bool, or the text ``true``/``false``/``True``/``False``.
+
+    Anything else is refused rather than guessed: ``"no"`` or ``"0"`` read as a truthy string would
+    turn a dry run into a real removal (or the reverse).
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value in _FLAG_TEXTS:
+        return _FLAG_TEXTS[value]
+    raise ContactRemovalConfigError(
+        f"{name} must be True or False (or, from a template, the text true, false, True or False), "
+        f"got {value!r}"
+    )
 
 
 def _seconds(value: Any, name: str) -> float:

@@ -68,3 +68,35 @@ def _templated_dag(dag_id: str, native: bool) -> DAG:
 
 native_dag = _templated_dag("acr_test_native", native=True)
 jinja_dag = _templated_dag("acr_test_jinja", native=False)
+
+
+#: The opt-in pattern of the example DAGs: a dry run unless the Variable says "true".
+LIVE_TEMPLATE = "{{ var.value.get('acr_test_live', 'false') != 'true' }}"
+
+
+def _opt_in_dag(dag_id: str, native: bool) -> DAG:
+    with DAG(
+        dag_id, schedule=None, start_date=START, catchup=False, render_template_as_native_obj=native
+    ) as dag:
+        remove = RemoveContactsOperator(
+            task_id="remove", conn_id="migma_default", emails=["a@example.com"], dry_run=LIVE_TEMPLATE
+        )
+
+        @task
+        def chunks():
+            return [["m0@example.com", "m1@example.com"], ["m2@example.com"]]
+
+        mapped = RemoveFromListOperator.partial(
+            task_id="remove_mapped", conn_id="wooxy_default", list_id="L1", dry_run=LIVE_TEMPLATE
+        ).expand(emails=chunks())
+
+        @task
+        def audit(summary, mapped_summaries):
+            SEEN[dag_id] = {"single": summary, "mapped": list(mapped_summaries)}
+
+        audit(remove.output, mapped.output)
+    return dag
+
+
+opt_in_native_dag = _opt_in_dag("acr_test_opt_in_native", native=True)
+opt_in_jinja_dag = _opt_in_dag("acr_test_opt_in_jinja", native=False)

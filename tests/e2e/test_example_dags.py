@@ -17,11 +17,20 @@ from scripts import demo, demo_data
 
 pytestmark = pytest.mark.e2e
 
+BUCKETS = ("removed", "not_found", "accepted", "invalid", "duplicates", "failed", "planned")
+
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("demo")
     return workdir, {report.dag_id: report for report in demo.run_demo(workdir, quiet=True)}
+
+
+@pytest.fixture(scope="module")
+def dry_demo_run(tmp_path_factory):
+    """The examples as they run by default: without the opt-in Variable."""
+    workdir = tmp_path_factory.mktemp("demo-dry")
+    return workdir, {report.dag_id: report for report in demo.run_demo(workdir, quiet=True, live=False)}
 
 
 def test_every_example_dag_succeeds_and_the_sandbox_agrees(demo_run):
@@ -30,6 +39,8 @@ def test_every_example_dag_succeeds_and_the_sandbox_agrees(demo_run):
     for report in reports.values():
         assert report.state == "success", (report.dag_id, report.problems, report.log_path)
         assert report.problems == [], report.problems
+        # The demo opted in: every removal was real.
+        assert [summary["dry_run"] for _, _, summary in report.summaries] == [False] * len(report.summaries)
 
 
 def _summaries(report):
@@ -88,10 +99,17 @@ def test_wooxy_wait_really_deferred_and_never_resent_a_removal(demo_run):
 
 def test_fanout_is_mapped_and_adds_up(demo_run):
     _, reports = demo_run
-    summaries = _summaries(reports["contact_removal_large_list_fanout"])
+    report = reports["contact_removal_large_list_fanout"]
+    summaries = _summaries(report)
     assert sorted(summaries) == [f"purge[{i}]" for i in range(5)]
     assert sum(s["removed"] for s in summaries.values()) == demo_data.PURGE_SEEDED
     assert sum(s["not_found"] for s in summaries.values()) == demo_data.PURGE_TOTAL - demo_data.PURGE_SEEDED
+    # totals is the shipped merge: every bucket, accepted and planned included, adds up to requested.
+    merged = report.merged
+    assert merged["parts"] == 5 and merged["complete"]
+    assert (merged["requested"], merged["removed"]) == (demo_data.PURGE_TOTAL, demo_data.PURGE_SEEDED)
+    assert (merged["accepted"], merged["planned"]) == (0, 0)
+    assert merged["requested"] == sum(merged[bucket] for bucket in BUCKETS)
 
 
 def _all_logs(workdir: Path) -> str:
@@ -162,3 +180,39 @@ def test_sharded_purge_is_exact_and_merged_into_one_answer(demo_run):
     assert len(merged["results_paths"]) == 4
     assert all(Path(path).is_file() and "purge-" in path for path in merged["results_paths"])
     assert report.left["migma"] == 300
+
+
+# Without the opt-in -------------------------------------------------------------------------------
+def test_without_the_opt_in_every_example_plans_and_sends_nothing(dry_demo_run):
+    """Unpausing an example with real connections must not remove anything: no request, no change."""
+    _, reports = dry_demo_run
+    assert set(reports) == set(demo.DAG_IDS)
+    for report in reports.values():
+        assert report.state == "success", (report.dag_id, report.problems, report.log_path)
+        assert report.problems == [], report.problems  # run_demo's own check of a dry run
+        assert report.requests == {}, report.dag_id  # not one request reached the sandbox
+        assert report.summaries, report.dag_id
+        for task_id, _, summary in report.summaries:
+            assert summary["dry_run"] is True, task_id
+            assert (summary["removed"], summary["not_found"], summary["accepted"]) == (0, 0, 0), task_id
+            assert summary["planned"] > 0 and summary["requested"] == sum(summary[b] for b in BUCKETS)
+    seeded = demo_data.sandbox_seed()
+    left = reports["contact_removal_sharded_purge"].left  # after the last DAG: the seed, untouched
+    assert left["autosend"] == len(seeded["autosend"]["contacts"])
+    assert left["migma"] == len(seeded["migma"]["projects"][demo_data.MIGMA_PROJECT])
+    assert left["wooxy"] == len(seeded["wooxy"]["lists"][demo_data.WOOXY_LIST])
+
+
+def test_without_the_opt_in_the_examples_report_what_they_would_send(dry_demo_run):
+    _, reports = dry_demo_run
+    suppression = _summaries(reports["contact_removal_suppression_pipeline"])
+    for task_id in ("remove_at_autosend", "remove_at_migma"):
+        assert (suppression[task_id]["planned"], suppression[task_id]["invalid"]) == (450, 5)
+    churn = _summaries(reports["contact_removal_churn_cleanup"])
+    assert churn["remove_from_wooxy_list"]["planned"] == 140  # planned, never waited for
+    assert churn["remove_from_bird_list"]["planned"] == 120
+    fanout = reports["contact_removal_large_list_fanout"].merged
+    assert (fanout["planned"], fanout["parts"], fanout["dry_run"]) == (demo_data.PURGE_TOTAL, 5, True)
+    sharded = reports["contact_removal_sharded_purge"].merged
+    assert (sharded["planned"], sharded["duplicates"]) == (demo_data.ERASE_TOTAL, demo_data.ERASE_DUPLICATES)
+    assert sharded["complete"] and sharded["dry_run"] is True

@@ -55,3 +55,31 @@ def test_templated_xcom_pull_works_with_and_without_native_rendering(dag):
     assert run.state == "success"
     assert dags.SEEN[dag.dag_id]["removed"] == 2
     assert sorted(m.request_history[0].json()["emails"]) == ["a@example.com", "b@example.com"]
+
+
+@pytest.mark.parametrize(
+    "dag", [dags.opt_in_native_dag, dags.opt_in_jinja_dag], ids=["native-bool", "jinja-text"]
+)
+@pytest.mark.parametrize("live", [None, "false", "true"], ids=["no-variable", "false", "true"])
+def test_dry_run_templated_from_a_variable_plans_until_the_opt_in(monkeypatch, dag, live):
+    """Rendered natively the template is a bool, else the text "True"/"False": both must be read right."""
+    if live is None:
+        monkeypatch.delenv("AIRFLOW_VAR_ACR_TEST_LIVE", raising=False)
+    else:
+        monkeypatch.setenv("AIRFLOW_VAR_ACR_TEST_LIVE", live)
+    with requests_mock.Mocker(real_http=True) as m:
+        m.post(MIGMA_URL, json=migma_answer)
+        m.post(WOOXY_URL, json={"result": True, "requestId": "5d915c22d132d5f45a4e38b8"})
+        run = dag.test()
+    assert run.state == "success"
+    seen = dags.SEEN[dag.dag_id]
+    summaries = [seen["single"], *seen["mapped"]]
+    vendor_calls = [r for r in m.request_history if r.url in (MIGMA_URL, WOOXY_URL)]
+    if live == "true":
+        assert [s["dry_run"] for s in summaries] == [False, False, False]
+        assert (seen["single"]["removed"], [s["accepted"] for s in seen["mapped"]]) == (1, [2, 1])
+        assert len(vendor_calls) == 3
+    else:
+        assert [s["dry_run"] for s in summaries] == [True, True, True]
+        assert [s["planned"] for s in summaries] == [1, 2, 1]
+        assert vendor_calls == []

@@ -257,6 +257,54 @@ def test_dry_run_plans_batches_and_sends_nothing(context):
     assert_accounted(summary)
 
 
+LIST_TARGET = {"conn_id": "wooxy_default", "list_id": "L1"}
+
+
+@pytest.mark.parametrize(
+    ("dry_run", "planned"),
+    [("True", True), ("true", True), ("False", False), ("false", False), (False, False)],
+)
+def test_dry_run_as_rendered_text_plans_or_removes(context, dry_run, planned):
+    """A template renders ``dry_run`` to text: "True" must plan, "False" must remove."""
+    with requests_mock.Mocker() as m:
+        m.post(MIGMA_URL, json=migma_answer)
+        summary = RemoveContactsOperator(
+            task_id="remove", conn_id="migma_default", emails=["a@x.com", "b@x.com"], dry_run=dry_run
+        ).execute(context)
+    assert summary["dry_run"] is planned
+    assert (summary["planned"], summary["removed"], m.call_count) == ((2, 0, 0) if planned else (0, 2, 1))
+
+
+@pytest.mark.parametrize("dry_run", ["yes", "0", "", " true", 1, None])
+def test_a_dry_run_that_is_neither_true_nor_false_is_refused_when_the_dag_is_parsed(dry_run):
+    with pytest.raises(ContactRemovalConfigError, match="dry_run must be True or False"):
+        RemoveContactsOperator(task_id="remove", conn_id="migma_default", emails=["a@x.com"], dry_run=dry_run)
+
+
+@pytest.mark.parametrize("operator_class", [RemoveContactsOperator, RemoveFromListOperator])
+def test_a_dry_run_template_rendered_to_anything_else_fails_before_any_request(context, operator_class):
+    target = {"conn_id": "migma_default"} if operator_class is RemoveContactsOperator else LIST_TARGET
+    task = operator_class(task_id="remove", emails=["a@x.com"], dry_run="{{ var.value.live }}", **target)
+    task.is_dry_run = "maybe"  # what Airflow's rendering would set
+    with requests_mock.Mocker() as m, pytest.raises(ContactRemovalConfigError, match="got 'maybe'"):
+        m.register_uri(requests_mock.ANY, requests_mock.ANY, json={})
+        task.execute(context)
+    assert m.call_count == 0
+
+
+@pytest.mark.parametrize("operator_class", [RemoveContactsOperator, RemoveFromListOperator])
+def test_dry_run_is_templated_and_leaves_base_operator_dry_run_alone(operator_class):
+    """The attribute is not ``dry_run``: that would hide BaseOperator.dry_run() (render and log)."""
+    from airflow.sdk import BaseOperator
+
+    target = {"conn_id": "migma_default"} if operator_class is RemoveContactsOperator else LIST_TARGET
+    task = operator_class(task_id="remove", emails=["a@x.com"], dry_run=True, **target)
+    assert "is_dry_run" in operator_class.template_fields
+    assert task.is_dry_run is True and task.dry_run_requested() is True
+    assert type(task).dry_run is BaseOperator.dry_run
+    task.dry_run()  # Airflow's own: renders nothing here, sends nothing, does not raise
+
+
 @pytest.mark.parametrize("emails", [None, [], "", "[]"])
 def test_no_input_removes_nothing_and_succeeds(context, emails):
     with requests_mock.Mocker() as m:

@@ -81,6 +81,30 @@ def test_deferring_then_resuming_folds_the_outcome_and_sends_nothing_again(sandb
     assert removals_sent(sandbox) == sent_before == 2
 
 
+def test_the_log_before_deferring_and_the_outcome_count_failed_batches_in_the_same_words(
+    sandbox, sandbox_conn, caplog, capsys
+):
+    """One vocabulary: "batches with failures" are the summary's batches_failed, partial ones included."""
+    emails = seed(sandbox, 10)
+    ti = FakeTaskInstance()
+    context = {"ti": ti, "run_id": ti.run_id}
+    task = operator(sandbox_conn, [*emails, "stranger@example.com"], deferrable=True, fail_on_error=False)
+    with caplog.at_level("INFO"), pytest.raises(TaskDeferred) as deferred:
+        task.execute(context)
+    sandbox.advance_clock(7200)
+
+    async def first_event():
+        async for event in deferred.value.trigger.run():
+            return event.payload
+
+    with caplog.at_level("INFO"):
+        summary = task.execute_complete(context, asyncio.run(first_event()))
+    logged = capsys.readouterr().out + caplog.text  # the task logger writes through structlog
+    assert "then counting batches with failures (failed or partial)" in logged
+    assert (summary["removed"], summary["failed"], summary["batches_failed"]) == (10, 1, 1)  # one partial
+    assert "1 batch(es) with failures (failed or partial)" in logged
+
+
 def test_a_wait_that_times_out_is_a_failure_never_a_success(sandbox, sandbox_conn):
     emails = seed(sandbox, 20)
     ti = FakeTaskInstance()
