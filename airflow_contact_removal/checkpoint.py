@@ -42,7 +42,7 @@ def default_checkpoint_folder() -> str:
     return os.path.join(home, "contact_removal_checkpoints")
 
 
-def checkpoint_file(folder: str, dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
+def checkpoint_file(folder: str, dag_id: str, run_id: str, task_id: str, map_index: int | None) -> str:
     """The checkpoint of one task instance: ``<folder>/<dag>/<run>/<task>/<map index>.jsonl``."""
     parts = [
         _safe(dag_id),
