@@ -152,6 +152,10 @@ class RequestWait:
     def poll(self) -> bool:
         """Read the pending requests once; return whether the wait is over (then see :attr:`state`)."""
         rules = self.rules
+        # Each poll starts with a closed breaker: it bounds the reads of one poll (a dead vendor
+        # costs one poll's retries, not more), while an outage shorter than the wait is ridden out
+        # instead of idling, slots held, until the timeout.
+        self.hook.breaker.reset()
         read = read_statuses(self.hook, self.state.pending_ids, in_flight=self.in_flight)
         self.statuses.update(read.statuses)
         self.unknown_ids.update(dict.fromkeys(read.unknown_ids))

@@ -60,6 +60,17 @@ class CircuitBreaker:
                 self._open = True
             return self._open
 
+    def reset(self) -> None:
+        """
+        Close the breaker and restart the count: for a wait, whose polls are each a short run of
+        reads ``poll_interval`` apart (see :class:`~airflow_contact_removal.completion.wait.RequestWait`),
+        so an outage the wait outlives does not end the wait. A removal run never resets it.
+        """
+        with self._lock:
+            self._in_a_row = 0
+            self._last_reason = None
+            self._open = False
+
     def record_success(self) -> None:
         """An answer that is not a transient failure: the vendor is working, the count restarts."""
         if self._in_a_row:

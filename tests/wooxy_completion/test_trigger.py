@@ -375,6 +375,21 @@ def test_persistent_5xx_ends_in_a_timeout_never_a_success(requests_mock):
     assert event["outcome"] == "timeout" and event["pending_ids"] == [a] and event["final_ids"] == []
 
 
+def test_an_outage_longer_than_the_breaker_is_ridden_out_poll_after_poll(requests_mock, monkeypatch):
+    # 30 failed attempts in a row would open the hook's breaker (20) for good; a wait resets it at
+    # every poll, so it reads again once the vendor is back instead of idling until its timeout.
+    set_connection(monkeypatch, "wooxy_default", conn_type="wooxy", password=KEY, extra={"max_attempts": 2})
+    [a] = ids(1)
+    fake = FakeWooxy(requests_mock, {a: ["completed"]})
+    fake.answers = [(503, None, {})] * 30
+    trigger, _ = make_trigger([a], timeout=30)
+
+    event = run(trigger)
+
+    assert event["outcome"] == "complete" and event["final_ids"] == [a]
+    assert len(fake.calls) == 31  # 15 polls of 2 failed attempts, then the read that answered
+
+
 def test_a_read_waiting_out_its_retries_does_not_hold_the_triggerers_shared_thread(requests_mock, hook_sleep):
     # Airflow's own calls from triggers (aget_connection...) run in asgiref's one shared thread; a
     # read blocked in the hook's back-off must not sit in it.
