@@ -27,7 +27,7 @@ from airflow_contact_removal.accounting import BATCH_BUCKETS, count_of, imbalanc
 from airflow_contact_removal.completion.outcome import CompletionRules, WaitOutcome
 from airflow_contact_removal.identifiers import parse_rendered
 from airflow_contact_removal.results import BatchResult, RemovalSummary
-from airflow_contact_removal.vocabulary import FAILED_STATUSES, BatchStatus
+from airflow_contact_removal.vocabulary import FAILED_STATUSES, BatchStatus, Confirmation
 
 #: Why one identifier counts as failed when the vendor's final status does not mention it.
 REASON_NO_OUTCOME = "no outcome reported"
@@ -508,7 +508,9 @@ def batch_record(value: BatchResult | Mapping[str, Any], position: int = 0) -> B
     """
     if isinstance(value, BatchResult):
         return value
-    record = BatchResult.from_dict({"index": position, "size": 0, "status": "ok", "kinds": {}, **dict(value)})
+    record = BatchResult.from_dict(
+        {"index": position, "size": 0, "status": BatchStatus.OK, "kinds": {}, **dict(value)}
+    )
     for name in ("index", "size", *BATCH_BUCKETS):
         setattr(record, name, count_of(getattr(record, name)))
     record.vendor_counts = dict(record.vendor_counts) if isinstance(record.vendor_counts, Mapping) else {}
@@ -547,7 +549,7 @@ def folded_summary(
     kept = {name: value for name, value in (summary or {}).items() if name in _SUMMARY_FIELDS}
     kept.setdefault("vendor", rules.vendor)
     kept.setdefault("operation", rules.operation)
-    kept.setdefault("confirmation", "asynchronous")
+    kept.setdefault("confirmation", Confirmation.ASYNCHRONOUS)
     if summary is not None and totals is not None:
         result = RemovalSummary(**kept)
         result.accepted -= totals.accepted

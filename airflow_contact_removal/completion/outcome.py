@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from airflow_contact_removal.vocabulary import Operation
+
 
 class WaitOutcome(StrEnum):
     """How a wait ended."""
@@ -38,7 +40,7 @@ class CompletionRules:
     caseless_fields: frozenset[str] = frozenset({"email"})
     unknown_reason: str = "request id unknown"
     max_ids_per_read: int = 100
-    operation: str = "remove_from_list"
+    operation: str = Operation.REMOVE_FROM_LIST
 
     def is_final(self, status: object) -> bool:
         """Whether a request status is final (case and spaces are ignored)."""

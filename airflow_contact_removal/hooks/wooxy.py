@@ -22,6 +22,7 @@ from airflow_contact_removal.hooks.base import (
 )
 from airflow_contact_removal.results import BatchOutcome
 from airflow_contact_removal.vendors import WOOXY_FORM
+from airflow_contact_removal.vocabulary import Confirmation
 
 #: The most records (emails + phone numbers + user ids together) in one request.
 WOOXY_MAX_RECORDS = 100
@@ -120,7 +121,7 @@ class WooxyHook(ContactRemovalHook):
     default_batch_size = WOOXY_MAX_RECORDS
     max_in_flight = 10
     default_in_flight = 10
-    confirmation = "asynchronous"
+    confirmation = Confirmation.ASYNCHRONOUS
     completion_rules = WOOXY_COMPLETION
     batch_options = ("webhook_uri",)
 

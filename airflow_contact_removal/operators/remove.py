@@ -23,6 +23,7 @@ from airflow_contact_removal.results import XCOM_LIMIT_BYTES, fit_for_xcom, json
 from airflow_contact_removal.sharding import Shard, shard_numbers
 from airflow_contact_removal.stopping import StopSignal
 from airflow_contact_removal.triggers.completion import RequestCompletionTrigger
+from airflow_contact_removal.vocabulary import Confirmation
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -486,7 +487,11 @@ class RemoveFromListOperator(_ContactRemovalOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         hook = get_removal_hook(self.conn_id)
-        if not self.wait_for_completion or hook.confirmation != "asynchronous" or self.dry_run_requested():
+        if (
+            not self.wait_for_completion
+            or hook.confirmation != Confirmation.ASYNCHRONOUS
+            or self.dry_run_requested()
+        ):
             return super().execute(context)
         label = rules_of(hook).label
         if self.results_path:
