@@ -32,13 +32,13 @@ def create_app(
     for vendor in sandbox.vendors.values():
         app.include_router(vendor.router, prefix=vendor.prefix)
     app.include_router(control.router, prefix="/_sandbox")
-    direct_endpoints = {
-        endpoint for vendor in sandbox.vendors.values() for endpoint in vendor.direct_endpoints
-    }
+    # Read from each vendor's own router, not from app.routes: fastapi 0.137 and later include
+    # routers lazily and no longer list their routes there.
     direct_routes = {
-        (method, route.path): route.endpoint
-        for route in app.routes
-        if direct and isinstance(route, APIRoute) and route.endpoint in direct_endpoints
+        (method, vendor.prefix + route.path): route.endpoint
+        for vendor in sandbox.vendors.values()
+        for route in vendor.router.routes
+        if direct and isinstance(route, APIRoute) and route.endpoint in vendor.direct_endpoints
         for method in route.methods
     }
     app.add_middleware(SandboxMiddleware, sandbox=sandbox, direct_routes=direct_routes)
