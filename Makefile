@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install lint test test-compat test-wheel demo bench bench-scale clean
+.PHONY: install lint test test-unit test-deployment test-compat compat-minors test-wheel demo bench bench-scale clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,13 @@ lint: install
 test: install lint
 	$(BIN)/python -m pytest
 
+# The same suite in two parts, for CI to run beside other work (see .ci/run).
+test-unit: install
+	$(BIN)/python -m pytest -q -m "not deployment" -p no:cacheprovider
+
+test-deployment: install
+	$(BIN)/python -m pytest -q -m deployment -p no:cacheprovider
+
 # The older Airflow minors the provider supports (the newest is constraints.txt, run by `make test`):
 # each in its own venv, pinned by constraints/airflow-<minor>.txt, the suite without the `e2e` tests
 # (the example DAGs through `airflow dags test`, about a minute per minor) and the `deployment` suite
@@ -38,11 +45,15 @@ test: install lint
 # every minor from 3.1 on.
 COMPAT_MINORS := 3.1 3.2
 
-test-compat: $(foreach minor,$(COMPAT_MINORS),$(VENV)-af$(minor)/.installed-stamp)
-	@set -e; for minor in $(COMPAT_MINORS); do \
-		echo "== Airflow $$minor ($$($(VENV)-af$$minor/bin/python -c 'import airflow; print(airflow.__version__)'))"; \
-		$(VENV)-af$$minor/bin/python -m pytest -q -m "not e2e and not deployment" -p no:cacheprovider; \
-	done
+test-compat: $(foreach minor,$(COMPAT_MINORS),test-compat-$(minor))
+
+compat-minors:  # for .ci/run
+	@echo $(COMPAT_MINORS)
+
+# One minor: `make test-compat-3.1`.
+test-compat-%: $(VENV)-af%/.installed-stamp
+	@echo "== Airflow $* ($$($(VENV)-af$*/bin/python -c 'import airflow; print(airflow.__version__)'))"
+	@$(VENV)-af$*/bin/python -m pytest -q -m "not e2e and not deployment" -p no:cacheprovider
 
 $(VENV)-af%/.installed-stamp: pyproject.toml constraints/airflow-%.txt
 	@test -x $(VENV)-af$*/bin/python || $(PYTHON) -m venv $(VENV)-af$*
