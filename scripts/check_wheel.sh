@@ -10,8 +10,11 @@ work=$(mktemp -d)
 trap 'kill "${sandbox_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 .venv/bin/python -m pip wheel --no-deps -q -w "$work/dist" . > "$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
 wheel=$(ls "$work"/dist/*.whl)
-unzip -l "$wheel" | grep -q "dist-info/licenses/LICENSE" || { echo "LICENSE missing from the wheel"; exit 1; }
-unzip -l "$wheel" | grep -q "airflow_contact_removal/py.typed" || { echo "py.typed missing from the wheel"; exit 1; }
+# Listed once into a variable: `unzip -l | grep -q` under pipefail fails at random when grep exits at
+# its first match and unzip, still writing, dies of SIGPIPE.
+listing=$(unzip -l "$wheel")
+grep -q "dist-info/licenses/LICENSE" <<<"$listing" || { echo "LICENSE missing from the wheel"; exit 1; }
+grep -q "airflow_contact_removal/py.typed" <<<"$listing" || { echo "py.typed missing from the wheel"; exit 1; }
 python3 -m venv "$work/venv"
 site=$("$work/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 .venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' > "$site/pinned-deps.pth"
@@ -28,7 +31,7 @@ done
 python -m airflow_contact_removal.sandbox --port 0 > "$work/sandbox.log" 2>&1 &
 sandbox_pid=$!
 for _ in $(seq 100); do grep -qo "http://127.0.0.1:[0-9]*" "$work/sandbox.log" && break; sleep 0.2; done
-url=$(grep -o "http://127.0.0.1:[0-9]*" "$work/sandbox.log" | head -1)
+url=$(grep -o -m1 "http://127.0.0.1:[0-9]*" "$work/sandbox.log")
 [ -n "$url" ] || { echo "the sandbox did not start"; cat "$work/sandbox.log"; exit 1; }
 python -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + '/_sandbox/state', timeout=10)" "$url" \
     || { echo "the sandbox did not answer at $url"; exit 1; }
