@@ -54,10 +54,6 @@ def fault_body(status: int, retry_after: int) -> dict[str, Any]:
     return error_body("InternalServerError", "Internal server error")
 
 
-def fault_headers(sandbox: Any, headers: dict[str, str]) -> dict[str, str]:
-    return {}
-
-
 def echo_answer(body: Any) -> tuple[int, dict[str, Any]]:
     """Bird's 422 naming the identifier it could not process."""
     value = first_identifier(body, "identifiers", "contacts")
@@ -349,7 +345,6 @@ SANDBOX = SandboxVendor(
     parse_seed=parse_seed,
     fault_body=fault_body,
     echo_answer=echo_answer,
-    fault_headers=fault_headers,
     options=(
         Option(
             "bird_max_in_flight",

@@ -57,10 +57,6 @@ def fault_body(status: int, retry_after: int) -> dict[str, Any]:
     return error_body("Internal server error", "INTERNAL_ERROR")
 
 
-def fault_headers(sandbox: Any, headers: dict[str, str]) -> dict[str, str]:
-    return {}
-
-
 def echo_answer(body: Any) -> tuple[int, dict[str, Any]]:
     """Migma's "Invalid email: ..." refusal."""
     email = first_identifier(body, "emails")
@@ -279,7 +275,6 @@ SANDBOX = SandboxVendor(
     parse_seed=parse_seed,
     fault_body=fault_body,
     echo_answer=echo_answer,
-    fault_headers=fault_headers,
     options=(
         Option(
             "migma_max_in_flight",

@@ -108,10 +108,6 @@ def fault_body(status: int, retry_after: int) -> dict[str, Any]:
     return {"result": False, "errors": ["Internal server error"]}
 
 
-def fault_headers(sandbox: Any, headers: dict[str, str]) -> dict[str, str]:
-    return {}
-
-
 def echo_answer(body: Any) -> tuple[int, dict[str, Any]]:
     """The page's "no data found for key {userId}", quoting an identifier of the batch."""
     key = first_identifier(body, "userIds", "emails", "phoneNumbers")
@@ -463,7 +459,6 @@ SANDBOX = SandboxVendor(
     parse_seed=parse_seed,
     fault_body=fault_body,
     echo_answer=echo_answer,
-    fault_headers=fault_headers,
     too_many_in_flight={"result": False, "errors": [TOO_MANY_CONCURRENT]},
     options=(
         Option(
