@@ -51,7 +51,7 @@ class CompletionRules:
         return f"timed out waiting for {self.label}"
 
 
-@dataclass
+@dataclass(frozen=True)
 class ContactError:
     """One contact a request reports as failed: the vendor's ``error`` code and readable text."""
 
@@ -60,7 +60,7 @@ class ContactError:
     contact: dict[str, Any]
 
 
-@dataclass
+@dataclass(frozen=True)
 class RequestOutcome:
     """
     What became of one request: its status, the contacts it removed and those it failed.

@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from airflow_contact_removal.completion.outcome import CompletionRules, RequestRead
+from airflow_contact_removal.completion.outcome import (
+    CompletionRules,
+    ContactError,
+    RequestOutcome,
+    RequestRead,
+)
 from airflow_contact_removal.connection_form import form_methods
 from airflow_contact_removal.exceptions import ContactRemovalConfigError, VendorAPIError
 from airflow_contact_removal.hooks.base import (
@@ -62,25 +67,16 @@ class WooxyRemoveResult:
     attempts: int
 
 
-@dataclass(frozen=True)
-class WooxyContactError:
-    """One contact Wooxy could not remove, with its ``humanError``."""
-
-    error: str | None
-    human_error: str | None
-    contact: dict[str, Any]
+#: One contact Wooxy could not remove, with its ``humanError``: the vendor-neutral type, by its old name.
+WooxyContactError = ContactError
 
 
 @dataclass(frozen=True)
-class WooxyRequestStatus:
-    """The state of one removal request as ``request/find`` reports it."""
+class WooxyRequestStatus(RequestOutcome):
+    """The state of one removal request as ``request/find`` reports it: the outcome and its times."""
 
-    request_id: str
-    status: str | None
     created_at: str | None = None
     updated_at: str | None = None
-    successes: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[WooxyContactError] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
