@@ -22,7 +22,8 @@ from airflow_contact_removal.hooks.base import (
     path_segment,
     scrub_identifiers,
 )
-from airflow_contact_removal.hooks.retry import parse_retry_after
+from airflow_contact_removal.hooks.rate_limit import VENDOR_WINDOW, RateWindow
+from airflow_contact_removal.hooks.retry import parse_retry_after, rate_window_from_headers
 from airflow_contact_removal.results import BatchOutcome
 from airflow_contact_removal.vendors import AUTOSEND_FORM
 
@@ -108,6 +109,15 @@ class AutoSendHook(ContactRemovalHook):
         except ValueError:
             return None
         return parse_retry_after(body.get("retryAfter")) if isinstance(body, dict) else None
+
+    def rate_window(self, response: requests.Response) -> RateWindow | None:
+        """
+        The one-second window that counted the request: ``X-RateLimit-Reset`` (a Unix time or a
+        delay: the page does not say; both are read) and ``X-RateLimit-Remaining``, which AutoSend
+        puts on every answer. Its limit is counted per key, so the answer also says what every other
+        client of the key has used.
+        """
+        return rate_window_from_headers(response.headers, window=VENDOR_WINDOW)
 
     def check_request(self, operation, kinds, *, list_id=None, options=None) -> None:
         super().check_request(operation, kinds, list_id=list_id, options=options)

@@ -24,7 +24,7 @@ from airflow_contact_removal.exceptions import ContactRemovalConfigError, Vendor
 from airflow_contact_removal.hooks.breaker import DEFAULT_BREAKER_FAILURES, CircuitBreaker
 from airflow_contact_removal.hooks.client import USER_AGENT, VendorClient, VendorResponse
 from airflow_contact_removal.hooks.errors import _scrub, _short, scrub_identifiers
-from airflow_contact_removal.hooks.rate_limit import InFlightSlots, RateLimiter
+from airflow_contact_removal.hooks.rate_limit import InFlightSlots, RateLimiter, RateWindow
 from airflow_contact_removal.hooks.retry import retry_after_from_headers
 from airflow_contact_removal.hooks.settings import (
     HookSettings,
@@ -304,6 +304,13 @@ class ContactRemovalHook(BaseHook):
     def retry_after(self, response: requests.Response) -> float | None:
         """How long the vendor asked us to wait, in seconds (``Retry-After``), if it said."""
         return retry_after_from_headers(response.headers)
+
+    def rate_window(self, response: requests.Response) -> RateWindow | None:
+        """
+        The vendor's rate window that counted this request, when its answers say (most do not):
+        the client then holds every sender until the window ends once it is used up.
+        """
+        return None
 
     def vendor_error_details(self, body: Any, sent: Any = None) -> tuple[str | None, str | None]:
         """

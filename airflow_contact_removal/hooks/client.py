@@ -3,8 +3,8 @@ sent retried, bounded in time and read into a :class:`VendorResponse` or a :clas
 
 This is the transport half of a hook (:mod:`airflow_contact_removal.hooks.base` is the vendor
 interface half). It knows nothing of a vendor but what the hook tells it through
-:class:`VendorRules`: the auth header, how to read ``Retry-After`` and an error body, and which
-refusals stop the run. The wire-level pieces it uses are in :mod:`~airflow_contact_removal.hooks.transport`
+:class:`VendorRules`: the auth header, how to read ``Retry-After``, an error body and the vendor's
+rate window, and which refusals stop the run. The wire-level pieces it uses are in :mod:`~airflow_contact_removal.hooks.transport`
 (I/O threads, bounded attempts), :mod:`~airflow_contact_removal.hooks.rate_limit`,
 :mod:`~airflow_contact_removal.hooks.breaker` and :mod:`~airflow_contact_removal.hooks.retry`.
 """
@@ -26,7 +26,13 @@ import requests
 from airflow_contact_removal.exceptions import VendorAPIError
 from airflow_contact_removal.hooks.breaker import CircuitBreaker
 from airflow_contact_removal.hooks.errors import _NOT_JSON, _describe_body, _json_or_none, raise_attempt_error
-from airflow_contact_removal.hooks.rate_limit import InFlightSlots, RateLimiter, _Slot
+from airflow_contact_removal.hooks.rate_limit import (
+    VENDOR_WINDOW,
+    InFlightSlots,
+    RateLimiter,
+    RateWindow,
+    _Slot,
+)
 from airflow_contact_removal.hooks.retry import RETRYABLE_STATUSES, TransientFailure
 from airflow_contact_removal.hooks.settings import HookSettings, _Secret
 from airflow_contact_removal.hooks.transport import Attempt, IOWorkers, TrackedAdapter, drain_timeout
@@ -53,11 +59,14 @@ class VendorResponse:
 
 
 class VendorRules(Protocol):
-    """What the client asks of the vendor's hook: the few answers that differ between vendors."""
+    """What the client asks of the vendor's hook: the few answers that differ between vendors
+    (``rate_window``: the vendor's rate window that counted a request, for vendors that say)."""
 
     def auth_headers(self, api_key: str) -> dict[str, str]: ...
 
     def retry_after(self, response: requests.Response) -> float | None: ...
+
+    def rate_window(self, response: requests.Response) -> RateWindow | None: ...
 
     def vendor_error_details(self, body: Any, sent: Any = None) -> tuple[str | None, str | None]: ...
 
@@ -144,6 +153,14 @@ class VendorClient:
         """Shared by every sender: spaces requests and holds all of them on a 429."""
         return RateLimiter(self.settings.requests_per_second, sleep=self._sleep)
 
+    def build(self) -> None:
+        """
+        Build the parts every sender shares (session, slots, limiter, breaker, I/O threads) now,
+        from one thread: ``cached_property`` takes no lock since Python 3.12, so senders whose first
+        requests raced would each build their own slots and limiter and together exceed the caps.
+        """
+        _ = (self.session, self.in_flight, self.rate_limiter, self.breaker, self.io_workers)
+
     def abandon_in_flight(self) -> int:
         """Close the connection of every request still on the wire; return how many (any thread)."""
         workers = self.__dict__.get("io_workers")
@@ -182,8 +199,8 @@ class VendorClient:
         attempts = 0
         while True:
             self._check_breaker(attempts)
-            self._wait_for_turn(attempts, give_up_at)
             slot = self._take_slot(attempts, give_up_at)
+            self._wait_for_turn(slot, attempts, give_up_at)
             attempts += 1
             started = time.monotonic()
             try:
@@ -259,26 +276,36 @@ class VendorClient:
             done = "gave up" if attempts else "not sent"
             raise self._stopped(f"{done}: {breaker.reason}", attempts, retryable=True)
 
-    def _wait_for_turn(self, attempts: int, give_up_at: float) -> None:
-        """Wait for this request's turn at the rate limit, within what is left of ``max_retry_time``."""
+    def _wait_for_turn(self, slot: _Slot, attempts: int, give_up_at: float) -> None:
+        """
+        Wait for this request's turn at the rate limit, within what is left of ``max_retry_time``,
+        holding its in-flight slot: a turn is taken when the request can go at once. One reserved
+        while waiting for a slot would be spent late, and turns banked so would go out in a burst.
+        """
+        limiter = self.rate_limiter
         turn_wait = max(give_up_at - time.monotonic(), 0.0)
-        rate = self.rate_limiter.requests_per_second
-        if attempts == 0 and rate:
+        if attempts == 0 and limiter.requests_per_second:
             # The first attempt always gets its turn at the rate, even with max_retry_time 0 (no
-            # retries): spacing the senders' requests is not retrying them.
-            turn_wait = max(turn_wait, (self.max_in_flight + 1) / rate)
-        if self.rate_limiter.acquire(limit=turn_wait) is None:
-            # A 429 holds every sender of the key for longer than this request may still wait.
-            raise self._stopped(
-                "not sent: the vendor holds every request of this key for longer than what is left "
-                "of max_retry_time",
-                attempts,
-                retryable=True,
-                status_code=429,
-            )
+            # retries): spacing the senders' requests is not retrying them. Every other slot's
+            # turn may come first, and the vendor's window may be used up.
+            turn_wait = max(turn_wait, self.max_in_flight * limiter.interval + VENDOR_WINDOW)
+        try:
+            if limiter.acquire(limit=turn_wait) is None:
+                # A 429 holds every sender of the key for longer than this request may still wait.
+                raise self._stopped(
+                    "not sent: the vendor holds every request of this key for longer than what is "
+                    "left of max_retry_time",
+                    attempts,
+                    retryable=True,
+                    status_code=429,
+                )
+            raise_if_stopped(attempted=attempts > 0)  # the run stopped while this attempt waited
+        except BaseException:
+            slot.release()
+            raise
 
     def _take_slot(self, attempts: int, give_up_at: float) -> _Slot:
-        """Take an in-flight slot; the run may have been stopped while this request waited for it."""
+        """Take an in-flight slot (a request abandoned by its sender holds one until it is over)."""
         slot_wait = give_up_at - time.monotonic()
         if attempts == 0:
             # Slots are held only by requests on the wire, an abandoned one at most a drain timeout
@@ -294,11 +321,6 @@ class VendorClient:
                 attempts=attempts,
                 retryable=True,
             )
-        try:
-            raise_if_stopped(attempted=attempts > 0)  # the run stopped while this attempt waited
-        except BaseException:
-            slot.release()
-            raise
         return slot
 
     def _attempt(
@@ -369,6 +391,9 @@ class VendorClient:
         if attempt.error is not None:
             raise_attempt_error(attempt.error, self.vendor, attempts)
         response = attempt.response
+        window = self._rules.rate_window(response)
+        if window is not None:
+            self.rate_limiter.counted(window)
         if response.status_code in RETRYABLE_STATUSES:
             raise TransientFailure(
                 f"HTTP {response.status_code}",

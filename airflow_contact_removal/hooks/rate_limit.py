@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 #: Seconds added to every one-second window the rate is spread over. A vendor counts requests in
 #: windows of its own clock, by arrival: requests sent exactly 1/rate apart can arrive closer together
@@ -12,6 +13,10 @@ from collections.abc import Callable
 #: the vendor answers 429. Spacing them (1 s + margin) / rate apart tolerates up to this much jitter
 #: between two requests, for 10% of the rate at most.
 RATE_WINDOW_MARGIN = 0.1
+#: Seconds in the rate window of the vendors that report theirs (AutoSend counts per second).
+VENDOR_WINDOW = 1.0
+#: Vendor windows remembered by :meth:`RateLimiter.counted` (only the latest few can still count).
+_WINDOWS_KEPT = 8
 
 
 class RateLimiter:
@@ -22,6 +27,8 @@ class RateLimiter:
     held while waiting or while a request is in flight. :meth:`pause` (called on a 429) moves the
     earliest start time of *every* later request, which is what a vendor asks for when it says
     "retry after N seconds": the whole client slows down, not only the thread that was refused.
+    :meth:`counted` does the same until the end of the vendor's current window when its answers
+    say the window is used up (by this client's share, or by every client of the key).
 
     :param requests_per_second: the most requests started per second; ``None`` or ``0`` for no limit
         (a pause still applies).
@@ -48,24 +55,41 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._next_start = 0.0
         self._paused_until = 0.0
+        # Requests per vendor window this limiter may send: its rate, for the one-second windows of
+        # the vendors that report theirs (a rate below one a second still sends one per window).
+        self._per_window = max(1, int(requests_per_second + 1e-9)) if requests_per_second else 0
+        self._windows: dict[str, int] = {}
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two starts (0 without a rate)."""
+        return self._interval
 
     def acquire(self, limit: float | None = None) -> float | None:
         """
         Wait until this caller may send; return how long it waited, in seconds.
 
+        A turn reserved before a :meth:`pause` that ends after it is void: the caller takes a new
+        turn after the pause, spaced like any other, so the callers held by a pause do not all go
+        at its end (which would put them in one of the vendor's windows).
+
         :param limit: the longest wait acceptable; when the turn would come later (a long pause
             after a 429), nothing is reserved and ``None`` is returned at once, without waiting.
         """
-        with self._lock:
-            now = self._clock()
-            start = max(now, self._next_start, self._paused_until)
-            if limit is not None and start - now > limit:
-                return None
-            self._next_start = start + self._interval
-        delay = start - now
-        if delay > 0:
-            self._sleep(delay)
-        return delay
+        first = self._clock()
+        deadline = None if limit is None else first + limit
+        while True:
+            with self._lock:
+                now = self._clock()
+                start = max(now, self._next_start, self._paused_until)
+                if deadline is not None and start > deadline:
+                    return None
+                self._next_start = start + self._interval
+            if start > now:
+                self._sleep(start - now)
+            with self._lock:
+                if self._paused_until <= start:
+                    return start - first
 
     def pause(self, seconds: float) -> None:
         """Hold every request that has not yet started for ``seconds`` from now."""
@@ -73,6 +97,41 @@ class RateLimiter:
             return
         with self._lock:
             self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    def counted(self, window: RateWindow) -> None:
+        """
+        A request was counted in the vendor's ``window`` (its answer said so): hold every request
+        that has not started until the window ends, when the key has no request left in it, or when
+        this limiter's own requests have used its share of it.
+
+        The spacing alone cannot keep a vendor's count: a request delayed on its way by more than the
+        margin lands in the window of the next one. The vendor's answer says which window counted
+        it, so the next request waits for the window to end.
+        """
+        with self._lock:
+            used = self._windows.get(window.ends, 0) + 1
+            self._windows[window.ends] = used
+            while len(self._windows) > _WINDOWS_KEPT:
+                del self._windows[next(iter(self._windows))]
+            if window.remaining == 0 or (self._per_window and used >= self._per_window):
+                self._paused_until = max(self._paused_until, self._clock() + window.seconds_left)
+
+
+@dataclass(frozen=True)
+class RateWindow:
+    """
+    The vendor's rate window that counted a request, as its answer said (AutoSend's
+    ``X-RateLimit-Reset`` and ``X-RateLimit-Remaining``).
+
+    :param ends: the window's end as the vendor wrote it: the window's name, the same in every
+        answer it counted.
+    :param seconds_left: until it ends, by our clock (never negative).
+    :param remaining: requests the key has left in it, for every client of the key (``None``: not said).
+    """
+
+    ends: str
+    seconds_left: float
+    remaining: int | None = None
 
 
 class InFlightSlots:

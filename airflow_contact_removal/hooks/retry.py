@@ -9,6 +9,8 @@ from collections.abc import Mapping
 
 import requests
 
+from airflow_contact_removal.hooks.rate_limit import RateWindow
+
 #: HTTP statuses that are retried: rate limited, and the server-side faults a retry can cure.
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -70,3 +72,39 @@ def parse_retry_after(value: object, *, now: float | None = None) -> float | Non
 def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:
     """The ``Retry-After`` header of an answer, in seconds, if it has a readable one."""
     return parse_retry_after(headers.get("Retry-After"))
+
+
+#: A ``X-RateLimit-Reset`` at least this large is a Unix time; a smaller one is seconds from now.
+_EPOCH_FROM = 1_000_000_000
+
+
+def rate_window_from_headers(
+    headers: Mapping[str, str], *, window: float, now: float | None = None
+) -> RateWindow | None:
+    """
+    The rate window an answer's ``X-RateLimit-Reset`` and ``X-RateLimit-Remaining`` describe.
+
+    The reset is read as a Unix time when it is one (a vendor's page rarely says whether it is a
+    time or a delay; both are read), else as seconds from now. What is left of the window is capped
+    at ``window``, the vendor's window length: a reset further away is a clock that differs from
+    ours, and holding every request for it would stall the run.
+
+    :param window: the vendor's window, in seconds.
+    :param now: the Unix time to count from (default: the clock's).
+    """
+    reset = headers.get("X-RateLimit-Reset")
+    if reset is None:
+        return None
+    try:
+        value = float(reset)
+    except ValueError:
+        return None
+    if math.isnan(value) or math.isinf(value) or value < 0:
+        return None
+    left = value - (time.time() if now is None else now) if value >= _EPOCH_FROM else value
+    remaining: int | None
+    try:
+        remaining = int(headers.get("X-RateLimit-Remaining", ""))
+    except ValueError:
+        remaining = None
+    return RateWindow(ends=reset.strip(), seconds_left=min(max(left, 0.0), window), remaining=remaining)

@@ -11,6 +11,7 @@ from airflow_contact_removal.hooks.autosend import (
     AutoSendListRemoveResult,
     AutoSendRemoveResult,
 )
+from airflow_contact_removal.hooks.rate_limit import RateLimiter
 from airflow_contact_removal.results import BatchOutcome
 from tests.conftest import set_connection
 
@@ -347,3 +348,29 @@ def test_host_override_replaces_the_default_base_url(m, monkeypatch, no_sleep):
     AutoSendHook("autosend_local", sleep=no_sleep).remove_contacts(["a@example.com"])
 
     assert only_request(m).url == "http://127.0.0.1:8787/v1/contacts/remove"
+
+
+# the vendor's rate window ------------------------------------------------------------------------
+def window_headers(remaining: int, reset: str) -> dict[str, str]:
+    return {"X-RateLimit-Limit": "2", "X-RateLimit-Remaining": str(remaining), "X-RateLimit-Reset": reset}
+
+
+@pytest.mark.parametrize(
+    ("remaining", "wait"),
+    [
+        pytest.param(0, 0.8, id="none-left-waits-for-the-window-to-end"),
+        pytest.param(1, 0.55, id="one-left-keeps-the-spacing"),
+    ],
+)
+def test_the_answers_rate_window_holds_the_next_request(m, hook, no_sleep, remaining, wait):
+    """
+    AutoSend says on every answer what the key has left of its one-second window, for every client
+    of the key: with none left the next request waits for the window's end, not only its spacing.
+    """
+    hook.rate_limiter = RateLimiter(2, clock=lambda: sum(no_sleep.waits), sleep=no_sleep)
+    m.post(REMOVE_URL, [{"json": {"success": True}, "headers": window_headers(remaining, "0.8")}])
+
+    hook.remove_contacts(["jane@example.com"])
+    hook.remove_contacts(["john@example.com"])
+
+    assert no_sleep.waits == [pytest.approx(wait)]

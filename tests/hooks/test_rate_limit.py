@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from airflow_contact_removal.hooks.rate_limit import RATE_WINDOW_MARGIN, RateLimiter
+from airflow_contact_removal.hooks.rate_limit import RATE_WINDOW_MARGIN, RateLimiter, RateWindow
 
 
 class FakeClock:
@@ -191,3 +191,70 @@ def test_threads_reserve_distinct_slots():
     # The clock never moves, so slot n starts n/4 s from now: every caller got its own slot.
     total = threads * per_thread
     assert sorted(delays) == [n * 0.25 for n in range(total)]
+
+
+def test_a_turn_taken_before_a_pause_is_taken_again_after_it_spaced_like_any_other():
+    """A 429 while callers sleep towards their turns: they go after the pause, not all at its end."""
+    clock = FakeClock()
+    limiter = RateLimiter(2, clock=clock, sleep=clock.sleep, window_margin=0)
+    limiter.acquire()  # turn at 0; the next free turn is 0.5
+    told = []
+
+    def sleep_and_be_told_to_wait(seconds: float) -> None:
+        clock.sleep(seconds)
+        if not told:  # while the second caller sleeps, the first is answered 429 "retry after 3 s"
+            told.append(seconds)
+            limiter.pause(3)
+
+    limiter._sleep = sleep_and_be_told_to_wait
+
+    assert limiter.acquire() == pytest.approx(3.0)  # its turn at 0.5 was void: a new one at 3.0
+    assert limiter.acquire() == pytest.approx(3.5)  # and the next is spaced after it, not also at 3.0
+
+
+def test_a_pause_ending_before_a_turn_leaves_the_turn_as_it_was():
+    clock = FakeClock()
+    limiter = RateLimiter(2, clock=clock, sleep=clock.sleep, window_margin=0)
+    limiter.acquire()
+    limiter.acquire()  # turn at 0.5
+    limiter.pause(0.2)
+
+    assert limiter.acquire() == pytest.approx(1.0)
+
+
+def test_a_late_request_counted_in_the_next_window_holds_the_next_turn_until_that_window_ends():
+    """
+    One request a second (a task's share): a request delayed on its way is counted in a window that
+    ends 1.5 s from now, so the next one, due in 1.1 s, would land in that window too.
+    """
+    clock = FakeClock()
+    limiter = RateLimiter(1, clock=clock, sleep=clock.sleep)
+    limiter.acquire()
+
+    limiter.counted(RateWindow(ends="1796180002", seconds_left=1.5, remaining=1))
+
+    assert limiter.acquire() == pytest.approx(1.5)
+
+
+def test_the_windows_share_is_the_rate_a_second():
+    clock = FakeClock()
+    limiter = RateLimiter(2, clock=clock, sleep=clock.sleep, window_margin=0)
+    limiter.acquire()
+    limiter.counted(RateWindow(ends="100", seconds_left=1.4, remaining=1))
+    assert limiter.acquire() == pytest.approx(0.5)  # one of its two in this window: spacing only
+
+    limiter.counted(RateWindow(ends="100", seconds_left=1.4, remaining=1))
+    assert limiter.acquire() == pytest.approx(1.4)  # both of its share: the next waits for the end
+    limiter.counted(RateWindow(ends="101", seconds_left=2.5, remaining=1))
+    assert limiter.acquire() == pytest.approx(1.9)  # a new window: counted from zero
+
+
+def test_a_window_the_key_has_used_up_holds_even_a_limiter_without_a_rate():
+    """Other clients of the key (outside this run's pool) used the window: the answer says 0 left."""
+    clock = FakeClock()
+    limiter = RateLimiter(None, clock=clock, sleep=clock.sleep)
+
+    limiter.counted(RateWindow(ends="100", seconds_left=0.7, remaining=3))
+    assert limiter.acquire() == 0
+    limiter.counted(RateWindow(ends="100", seconds_left=0.6, remaining=0))
+    assert limiter.acquire() == pytest.approx(0.6)

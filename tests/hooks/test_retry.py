@@ -14,10 +14,11 @@ import tenacity.wait
 from airflow_contact_removal.exceptions import VendorAPIError
 from airflow_contact_removal.hooks import AutoSendHook, BirdHook, MigmaHook, WooxyHook
 from airflow_contact_removal.hooks.base import ContactRemovalHook
-from airflow_contact_removal.hooks.rate_limit import RATE_WINDOW_MARGIN, RateLimiter
+from airflow_contact_removal.hooks.rate_limit import RATE_WINDOW_MARGIN, RateLimiter, RateWindow
 from airflow_contact_removal.hooks.retry import (
     RETRYABLE_STATUSES,
     parse_retry_after,
+    rate_window_from_headers,
     retry_after_from_headers,
 )
 from tests.conftest import set_connection
@@ -170,6 +171,37 @@ def test_retry_after_from_headers_reads_the_header():
     headers = requests.structures.CaseInsensitiveDict({"retry-after": "12"})
     assert retry_after_from_headers(headers) == 12.0
     assert retry_after_from_headers({}) is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "window"),
+    [
+        pytest.param(
+            {"X-RateLimit-Reset": "1700000001", "X-RateLimit-Remaining": "1"},
+            RateWindow("1700000001", 0.75, 1),
+            id="unix-time",
+        ),
+        pytest.param(
+            {"x-ratelimit-reset": "0.5", "x-ratelimit-remaining": "0"},
+            RateWindow("0.5", 0.5, 0),
+            id="delay-lowercase",
+        ),
+        pytest.param({"X-RateLimit-Reset": "1700000000"}, RateWindow("1700000000", 0.0, None), id="past"),
+        pytest.param(
+            {"X-RateLimit-Reset": "1700003600", "X-RateLimit-Remaining": "x"},
+            RateWindow("1700003600", 1.0, None),
+            id="another-clock-capped-at-the-window",
+        ),
+        pytest.param({"X-RateLimit-Reset": "7"}, RateWindow("7", 1.0, None), id="long-delay-capped"),
+        pytest.param({"X-RateLimit-Remaining": "0"}, None, id="no-reset"),
+        pytest.param({"X-RateLimit-Reset": "soon"}, None, id="garbage"),
+        pytest.param({"X-RateLimit-Reset": "nan"}, None, id="nan"),
+        pytest.param({"X-RateLimit-Reset": "-1"}, None, id="negative"),
+    ],
+)
+def test_rate_window_from_headers(headers, window):
+    headers = requests.structures.CaseInsensitiveDict(headers)
+    assert rate_window_from_headers(headers, window=1.0, now=NOW + 0.25) == window
 
 
 def test_retryable_statuses_are_429_and_server_faults():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import socket
 import time
 
@@ -196,6 +197,29 @@ def test_autosend_default_rate_matches_the_vendors_default_limit(sandbox, connec
     assert all(later - earlier >= 0.45 for earlier, later in itertools.pairwise(starts))
     # 0.5 s plus the margin kept against jitter at the vendor's one-second window.
     assert len(waits) == 3 and all(0 < wait <= (1 + RATE_WINDOW_MARGIN) / 2 for wait in waits)
+    assert autosend_state(sandbox)["contacts"] == 0
+
+
+def test_autosend_answers_say_when_another_client_used_the_keys_second(sandbox, connect):
+    """
+    Another client of the key (a task outside this run's pool) sent a request in this second; the
+    answer to ours says none is left in it, so the next waits for the second to end instead of
+    going at its spacing (0.55 s later, inside the same second: a 429).
+    """
+    sandbox.set_options(autosend_rate_limit=2)
+    sandbox.seed({"autosend": {"contacts": [A, B, C]}})
+    other = get_removal_hook(connect("autosend", drop=("requests_per_second",)))
+    hook = get_removal_hook(connect("autosend", drop=("requests_per_second",)))
+    time.sleep(1.05 - time.time() % 1)  # just after a second of the server's clock begins
+
+    other.remove_contacts([A])
+    hook.remove_contacts([B])
+    hook.remove_contacts([C])
+
+    log = sandbox.requests_log("autosend")
+    assert [entry["status"] for entry in log] == [200, 200, 200]
+    assert math.floor(log[2]["started"]) > math.floor(log[0]["started"])
+    assert sandbox.key_limits("autosend")["breaches"] == {}
     assert autosend_state(sandbox)["contacts"] == 0
 
 
