@@ -77,13 +77,15 @@ and take milliseconds. Their ids are deterministic per range and shown in the an
 
 Control and inspection (no auth, loopback only)
     - ``POST /_sandbox/reset``: empty state, faults off, options and keys as at start, log cleared.
-    - ``GET|POST /_sandbox/faults``: ``{"latency_ms": 0, "latency_jitter_ms": 0, "rate_429": 0.0,
-      "retry_after": 1, "rate_5xx": 0.0, "rate_drop": 0.0, "drop_after_processing": false,
+    - ``GET|POST /_sandbox/faults``: ``{"latency_ms": 0, "latency_jitter_ms": 0,
+      "arrival_jitter_ms": 0, "rate_429": 0.0, "retry_after": 1, "rate_5xx": 0.0, "rate_drop": 0.0, "drop_after_processing": false,
       "rate_slow": 0.0, "slow_ms": 0, "seed": 0, "vendors": null, "trickle_ms": 0, "hang_ms": 0,
       "retry_after_header": null, "echo_identifiers": false}``; POST changes the given fields. The
       last four are hostile answers on every request: a body trickled one byte every ``trickle_ms``,
       silence for ``hang_ms`` then a dropped connection, a raw ``Retry-After`` on injected 429/5xx
       (a past date, ``0``, ``100000``), a documented refusal quoting an identifier of the batch.
+      ``arrival_jitter_ms`` delays requests on their way in: the per-key counters and limits see a
+      request when it arrives, as a vendor does, so a late request can share a second with the next.
     - ``GET|POST /_sandbox/options``: ``autosend_rate_limit``, ``autosend_return_ids``,
       ``autosend_max_batch``, ``wooxy_processing_delay``, ``wooxy_error_rate``, ``wooxy_error_seed``,
       ``wooxy_max_in_flight`` (10), ``bird_max_in_flight`` (5), ``migma_max_in_flight`` (8): requests

@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     faults = parser.add_argument_group("fault injection")
     faults.add_argument("--latency-ms", type=float, default=0)
     faults.add_argument("--latency-jitter-ms", type=float, default=0)
+    faults.add_argument("--arrival-jitter-ms", type=float, default=0)
     faults.add_argument("--rate-429", type=float, default=0.0)
     faults.add_argument("--retry-after", type=int, default=1)
     faults.add_argument("--rate-5xx", type=float, default=0.0)
@@ -94,6 +95,7 @@ def options_from_args(args: argparse.Namespace) -> SandboxOptions:
     faults = {
         "latency_ms": args.latency_ms,
         "latency_jitter_ms": args.latency_jitter_ms,
+        "arrival_jitter_ms": args.arrival_jitter_ms,
         "rate_429": args.rate_429,
         "retry_after": args.retry_after,
         "rate_5xx": args.rate_5xx,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from airflow_contact_removal.sandbox.checks import AMOUNT, BOOLEAN, COUNT, FRACTION, INTEGER
@@ -39,6 +39,9 @@ class FaultConfig:
 
     :param latency_ms: added to every vendor answer.
     :param latency_jitter_ms: plus a uniform random 0..jitter.
+    :param arrival_jitter_ms: each request reaches the vendor a uniform random 0..jitter late, as on
+        a network that delays some packets: the vendor counts it (its second, the key's in-flight
+        cap and rate limit) when it arrives, not when it was sent.
     :param rate_429: answer 429 (vendor-shaped body, ``Retry-After: retry_after``) without processing.
     :param retry_after: seconds announced by injected 429 answers.
     :param rate_5xx: answer 500/502/503/504 (vendor-shaped body) without processing.
@@ -66,6 +69,7 @@ class FaultConfig:
 
     latency_ms: float = 0
     latency_jitter_ms: float = 0
+    arrival_jitter_ms: float = 0
     rate_429: float = 0.0
     retry_after: int = 1
     rate_5xx: float = 0.0
@@ -98,7 +102,14 @@ class FaultConfig:
         checks = [
             *(
                 (name, AMOUNT)
-                for name in ("latency_ms", "latency_jitter_ms", "slow_ms", "trickle_ms", "hang_ms")
+                for name in (
+                    "latency_ms",
+                    "latency_jitter_ms",
+                    "arrival_jitter_ms",
+                    "slow_ms",
+                    "trickle_ms",
+                    "hang_ms",
+                )
             ),
             *((name, FRACTION) for name in ("rate_429", "rate_5xx", "rate_drop", "rate_slow")),
         ]
@@ -132,6 +143,7 @@ class FaultConfig:
         return bool(
             self.latency_ms
             or self.latency_jitter_ms
+            or self.arrival_jitter_ms
             or self.rate_429
             or self.rate_5xx
             or self.rate_drop
@@ -147,6 +159,7 @@ class Decision:
     """What happens to one request.
 
     :param delay: seconds to wait before answering or processing.
+    :param arrival: seconds the request takes to reach the vendor (counted when it arrives).
     :param fault: None or one of ``429``, ``5xx``, ``drop``, ``drop_after_processing``, ``slow``.
     :param status: HTTP status of an injected 429/5xx.
     :param trickle: seconds between two bytes of the answer's body (0: sent at once).
@@ -160,6 +173,7 @@ class Decision:
     trickle: float = 0.0
     hang: float = 0.0
     echo: bool = False
+    arrival: float = 0.0
 
 
 NO_FAULT = Decision()
@@ -177,6 +191,14 @@ class FaultInjector:
         self.rng = random.Random(config.seed)
 
     def decide(self, vendor: str) -> Decision:
+        decision = self._decide(vendor)
+        config = self.config
+        if decision is not NO_FAULT and config.arrival_jitter_ms:
+            # Drawn last, and only when configured: the other faults' seeded sequences stay as they were.
+            decision = replace(decision, arrival=self.rng.uniform(0, config.arrival_jitter_ms) / 1000)
+        return decision
+
+    def _decide(self, vendor: str) -> Decision:
         config = self.config
         if not config.active or (config.vendors is not None and vendor not in config.vendors):
             return NO_FAULT

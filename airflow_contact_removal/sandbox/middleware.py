@@ -103,6 +103,9 @@ class SandboxMiddleware:
         context = RequestContext(vendor, raw)
         scope["sandbox.ctx"] = context
         decision = sandbox.faults.decide(vendor)  # drawn on arrival, before any await: repeatable
+        if decision.arrival:  # delayed on its way: the vendor counts it when it gets there
+            await sleep_at_least(decision.arrival)
+            started = sandbox.clock.now()
         sandbox.in_flight[vendor] += 1
         in_flight = sandbox.in_flight[vendor]
         sandbox.log.observe_in_flight(vendor, in_flight)

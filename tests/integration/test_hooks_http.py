@@ -223,6 +223,31 @@ def test_autosend_answers_say_when_another_client_used_the_keys_second(sandbox, 
     assert autosend_state(sandbox)["contacts"] == 0
 
 
+def test_a_request_delayed_on_its_way_does_not_share_a_second_with_the_next(sandbox, connect):
+    """
+    A key allowed one request a second (a task's share of AutoSend's two) and a network that delays
+    requests up to 0.9 s on their way in. Spacing alone (1.1 s) is not enough: with this seed the
+    fifth request arrives 0.3 s into a second and the sixth, sent 1.1 s after it but not delayed,
+    0.7 s into the same one (a 429). The fifth's answer says which second counted it, so the sixth
+    waits for that second to end.
+    """
+    sandbox.set_options(autosend_rate_limit=1)
+    emails = [f"late{i}@example.com" for i in range(6)]
+    sandbox.seed({"autosend": {"contacts": [{"email": email} for email in emails]}})
+    sandbox.set_faults(arrival_jitter_ms=900, seed=88, vendors=["autosend"])
+    hook = get_removal_hook(connect("autosend", requests_per_second=1))
+    time.sleep(1.05 - time.time() % 1)  # the schedule above starts 0.05 s into a second
+
+    for email in emails:
+        hook.remove_contacts([email])
+
+    log = sandbox.requests_log("autosend")
+    assert [entry["status"] for entry in log] == [200] * 6
+    seconds = [math.floor(entry["started"]) for entry in log]
+    assert len(set(seconds)) == 6, seconds
+    assert sandbox.key_limits("autosend")["breaches"] == {}
+
+
 # Wooxy ----------------------------------------------------------------------------------------------
 def test_wooxy_removal_is_queued_then_completed(sandbox, make_hook):
     sandbox.set_options(wooxy_processing_delay=60)

@@ -114,6 +114,21 @@ def test_latency_and_slow_answers(sandbox, http, project):
     assert entry["fault"] == "slow" and entry["duration_ms"] >= 60
 
 
+def test_a_request_delayed_on_its_way_is_counted_when_it_arrives(sandbox, http, project):
+    """arrival_jitter_ms: the request log, the second counted and the limits see the arrival."""
+    sandbox.set_faults(arrival_jitter_ms=400, seed=7)
+    sent = []
+    for _ in range(5):
+        sent.append(time.time())
+        assert migma_delete(sandbox, http, ["nobody@x.com"]).status_code == 200
+
+    lateness = [entry["started"] - at for entry, at in zip(sandbox.requests_log(), sent, strict=True)]
+    assert all(-0.01 <= late <= 0.45 for late in lateness), lateness
+    assert max(lateness) > 0.1  # seed 7 delays some by more than the client's 0.1 s margin
+    with pytest.raises(ValueError, match="400"):
+        sandbox.set_faults(arrival_jitter_ms=-1)
+
+
 def test_faults_can_target_some_vendors(sandbox, http, project):
     sandbox.set_faults(rate_5xx=1.0, vendors=["bird"])
     assert migma_delete(sandbox, http).status_code == 200
