@@ -72,6 +72,7 @@ demo: install
 bench: install
 	@$(BIN)/python bench/run.py
 	@$(BIN)/python bench/concurrent_tasks.py
+	@$(BIN)/python bench/autosend_rate.py
 
 # TLS beside plain HTTP at 100k, and 10M identifiers removed in 8 shards (about 8 minutes on 2 cores).
 bench-scale: install
