@@ -101,10 +101,16 @@ def rate_window_from_headers(
         return None
     if math.isnan(value) or math.isinf(value) or value < 0:
         return None
-    left = value - (time.time() if now is None else now) if value >= _EPOCH_FROM else value
+    clock = time.time() if now is None else now
+    if value >= _EPOCH_FROM:
+        left, ends = value - clock, reset.strip()
+    else:
+        # A delay is the same in no two answers: the window is named by the second it ends in, so
+        # the answers of one window are counted together and those of the next apart.
+        left, ends = value, str(round(clock + value))
     remaining: int | None
     try:
         remaining = int(headers.get("X-RateLimit-Remaining", ""))
     except ValueError:
         remaining = None
-    return RateWindow(ends=reset.strip(), seconds_left=min(max(left, 0.0), window), remaining=remaining)
+    return RateWindow(ends=ends, seconds_left=min(max(left, 0.0), window), remaining=remaining)

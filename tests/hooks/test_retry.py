@@ -183,8 +183,8 @@ def test_retry_after_from_headers_reads_the_header():
         ),
         pytest.param(
             {"x-ratelimit-reset": "0.5", "x-ratelimit-remaining": "0"},
-            RateWindow("0.5", 0.5, 0),
-            id="delay-lowercase",
+            RateWindow("1700000001", 0.5, 0),
+            id="delay-lowercase-named-by-its-end",
         ),
         pytest.param({"X-RateLimit-Reset": "1700000000"}, RateWindow("1700000000", 0.0, None), id="past"),
         pytest.param(
@@ -192,7 +192,7 @@ def test_retry_after_from_headers_reads_the_header():
             RateWindow("1700003600", 1.0, None),
             id="another-clock-capped-at-the-window",
         ),
-        pytest.param({"X-RateLimit-Reset": "7"}, RateWindow("7", 1.0, None), id="long-delay-capped"),
+        pytest.param({"X-RateLimit-Reset": "7"}, RateWindow("1700000007", 1.0, None), id="long-delay-capped"),
         pytest.param({"X-RateLimit-Remaining": "0"}, None, id="no-reset"),
         pytest.param({"X-RateLimit-Reset": "soon"}, None, id="garbage"),
         pytest.param({"X-RateLimit-Reset": "nan"}, None, id="nan"),
