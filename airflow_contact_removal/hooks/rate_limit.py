@@ -55,9 +55,11 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._next_start = 0.0
         self._paused_until = 0.0
-        # Requests per vendor window this limiter may send: its rate, for the one-second windows of
-        # the vendors that report theirs (a rate below one a second still sends one per window).
-        self._per_window = max(1, int(requests_per_second + 1e-9)) if requests_per_second else 0
+        # Requests per vendor window this limiter may send: its rate over the window of the vendors
+        # that report theirs (a rate below one a window still sends one per window).
+        self._per_window = (
+            max(1, int(requests_per_second * VENDOR_WINDOW + 1e-9)) if requests_per_second else 0
+        )
         self._windows: dict[str, int] = {}
 
     @property
@@ -113,8 +115,8 @@ class RateLimiter:
             self._windows[window.ends] = used
             while len(self._windows) > _WINDOWS_KEPT:
                 del self._windows[next(iter(self._windows))]
-            if window.remaining == 0 or (self._per_window and used >= self._per_window):
-                self._paused_until = max(self._paused_until, self._clock() + window.seconds_left)
+        if window.remaining == 0 or (self._per_window and used >= self._per_window):
+            self.pause(window.seconds_left)
 
 
 @dataclass(frozen=True)
@@ -123,8 +125,8 @@ class RateWindow:
     The vendor's rate window that counted a request, as its answer said (AutoSend's
     ``X-RateLimit-Reset`` and ``X-RateLimit-Remaining``).
 
-    :param ends: the window's end as the vendor wrote it: the window's name, the same in every
-        answer it counted.
+    :param ends: the window's name, the same in every answer it counted: its end as the vendor
+        wrote it, or the second a vendor's delay ends in.
     :param seconds_left: until it ends, by our clock (never negative).
     :param remaining: requests the key has left in it, for every client of the key (``None``: not said).
     """
