@@ -15,12 +15,11 @@ from airflow_contact_removal.hooks import register_hook
 from airflow_contact_removal.operators import RemoveContactsOperator, RemoveFromListOperator
 from airflow_contact_removal.sandbox import SandboxServer
 from airflow_contact_removal.sandbox.app import create_app
-from airflow_contact_removal.triggers import RequestCompletionTrigger
 from airflow_contact_removal.vendors import unregister_vendor
 from tests.conftest import set_connection
 from tests.fifth_vendor.conftest import MEMBERS
 from tests.fifth_vendor.hook import ParcelHook
-from tests.fifth_vendor.test_fifth_vendor import STRANGER, context, first_event
+from tests.fifth_vendor.test_fifth_vendor import STRANGER, context, resume_from_the_trigger
 
 _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
@@ -90,13 +89,7 @@ def test_deferring_waits_in_the_generic_trigger_over_http(parcel_sandbox):
         task.execute(ctx)
     _, kwargs = deferred.value.trigger.serialize()
 
-    event = first_event(RequestCompletionTrigger(**kwargs))
-
-    assert event["outcome"] == "complete" and sorted(event["final_ids"]) == ["t-1", "t-2", "t-3"]
-    with pytest.raises(Exception, match="1 of 8 identifier"):
-        task.execute_complete(ctx, event)
-    summary = ctx["ti"].xcom["summary"]
-    assert (summary["removed"], summary["failed"], summary["accepted"]) == (7, 1, 0)
+    resume_from_the_trigger(task, ctx, kwargs)
 
 
 def test_an_unregistered_vendor_is_not_served(parcel_registered):
