@@ -14,7 +14,7 @@ import urllib.request
 from typing import Any
 
 from airflow_contact_removal.sandbox.limits import KeyCounters, key_label
-from airflow_contact_removal.sandbox.vendor import sandbox_vendors
+from airflow_contact_removal.sandbox.vendor import default_keys, sandbox_vendors
 
 
 class SandboxClient:
@@ -29,8 +29,7 @@ class SandboxClient:
 
     def __init__(self, url: str, keys: dict[str, str] | None = None, ca_path: str | None = None) -> None:
         self._url = url.rstrip("/")
-        defaults = {name: vendor.default_key for name, vendor in sandbox_vendors().items()}
-        self._keys = {**defaults, **(keys or {})}
+        self._keys = {**default_keys(), **(keys or {})}
         self.ca_path = ca_path
         handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
         if ca_path is not None:

@@ -53,11 +53,12 @@ class RequestContext:
         self.violations: list[str] = []
 
 
-def vendor_of(path: str, prefixes: dict[str, str]) -> str | None:
-    """The vendor whose prefix (``prefixes``: vendor -> prefix) ``path`` is under, or None."""
-    for vendor, prefix in prefixes.items():
+def vendor_of(path: str, vendors: dict[str, Any]) -> str | None:
+    """The name of the vendor (of ``vendors``: name -> descriptor) whose prefix ``path`` is under."""
+    for name, vendor in vendors.items():
+        prefix = vendor.prefix
         if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
-            return vendor
+            return name
     return None
 
 
@@ -76,7 +77,6 @@ class SandboxMiddleware:
         self.app = app
         self.sandbox = sandbox
         self.direct_routes = direct_routes or {}
-        self.prefixes = {name: vendor.prefix for name, vendor in sandbox.vendors.items()}
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -87,7 +87,7 @@ class SandboxMiddleware:
             await _send_json(send, 403, b'{"error":"the sandbox answers loopback clients only"}')
             return
         self.sandbox.tick()
-        vendor = vendor_of(scope["path"], self.prefixes)
+        vendor = vendor_of(scope["path"], self.sandbox.vendors)
         if vendor is None:
             await self.app(scope, receive, send)
             return

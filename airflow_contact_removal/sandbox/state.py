@@ -10,7 +10,7 @@ from airflow_contact_removal.sandbox.checks import COUNT
 from airflow_contact_removal.sandbox.common import SeedError
 from airflow_contact_removal.sandbox.faults import FaultConfig, FaultInjector
 from airflow_contact_removal.sandbox.requestlog import RequestLog
-from airflow_contact_removal.sandbox.vendor import sandbox_vendors
+from airflow_contact_removal.sandbox.vendor import default_keys, sandbox_vendors, vendor_names
 
 MAX_GENERATED = 20_000_000
 DETAIL_LIMIT = 1000
@@ -18,10 +18,6 @@ DETAIL_LIMIT = 1000
 
 class OptionsError(ValueError):
     """Server options are invalid."""
-
-
-def _default_keys() -> dict[str, str]:
-    return {name: vendor.default_key for name, vendor in sandbox_vendors().items()}
 
 
 def _default_values() -> dict[str, Any]:
@@ -41,7 +37,7 @@ class SandboxOptions:
     :param values: every vendor option by name, in the order the vendors and their options are declared.
     """
 
-    keys: dict[str, str] = field(default_factory=_default_keys)
+    keys: dict[str, str] = field(default_factory=default_keys)
     faults: FaultConfig = field(default_factory=FaultConfig)
     values: dict[str, Any] = field(default_factory=_default_values)
 
@@ -86,7 +82,7 @@ class SandboxOptions:
 
 
 def _checked_keys(value: Any) -> dict[str, str]:
-    vendors = tuple(sandbox_vendors())
+    vendors = vendor_names()
     if not isinstance(value, dict) or set(value) - set(vendors):
         raise OptionsError(f"keys must map some of {', '.join(vendors)} to API keys")
     if not all(isinstance(k, str) and k and k.isprintable() and " " not in k for k in value.values()):
@@ -177,12 +173,12 @@ class Sandbox:
         except OptionsError as exc:
             raise SeedError(str(exc)) from None
         plans = {
-            name: vendor.parse_seed(document[name], self.store(name))
+            name: vendor.parse_seed(document[name], self.stores[name])
             for name, vendor in self.vendors.items()
             if name in document
         }
         self.keys.update(keys)
-        return {vendor: self.store(vendor).apply_seed(plan) for vendor, plan in plans.items()}
+        return {vendor: self.stores[vendor].apply_seed(plan) for vendor, plan in plans.items()}
 
     def generate(self, spec: Any) -> dict[str, Any]:
         """Add ``count`` generated contacts to one vendor container (see the package docstring)."""
@@ -193,13 +189,10 @@ class Sandbox:
             raise SeedError(f"count must be an integer between 0 and {MAX_GENERATED}")
         if not COUNT.accepts(start):
             raise SeedError(COUNT.message("start"))
-        return self.store(spec["vendor"]).generate({**spec, "start": start})
-
-    def store(self, vendor: str) -> Any:
-        return self.stores[vendor]
+        return self.stores[spec["vendor"]].generate({**spec, "start": start})
 
     # -- inspection ---------------------------------------------------------------------------------------
 
     def summary(self, vendor: str | None = None, detail: bool = False) -> dict[str, Any]:
         vendors = tuple(self.vendors) if vendor is None else (vendor,)
-        return {name: self.store(name).summary(detail, DETAIL_LIMIT) for name in vendors}
+        return {name: self.stores[name].summary(detail, DETAIL_LIMIT) for name in vendors}

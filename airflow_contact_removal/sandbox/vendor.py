@@ -114,3 +114,8 @@ def sandbox_vendors() -> dict[str, SandboxVendor]:
 def vendor_names() -> tuple[str, ...]:
     """The names of the vendors the sandbox serves."""
     return tuple(sandbox_vendors())
+
+
+def default_keys() -> dict[str, str]:
+    """The API key each served vendor accepts unless the sandbox is started with others."""
+    return {name: vendor.default_key for name, vendor in sandbox_vendors().items()}

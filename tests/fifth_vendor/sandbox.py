@@ -123,7 +123,7 @@ async def remove(request: Request) -> Response:
         return json_response({"error": "emails must be a non-empty list of strings"}, 400)
     sandbox = sandbox_of(request)
     due = sandbox.clock.now() + sandbox.options.values["parcel_processing_delay"]
-    return json_response({"ticket": sandbox.store("parcel").submit(emails, due)}, 202)
+    return json_response({"ticket": sandbox.stores["parcel"].submit(emails, due)}, 202)
 
 
 @router.post("/tickets/lookup")
@@ -137,7 +137,7 @@ async def lookup(request: Request) -> Response:
     if len(asked) > MAX_LOOKUP:
         context_of(request).violations.append(VIOLATION_BATCH)
         return json_response({"error": f"at most {MAX_LOOKUP} tickets per lookup"}, 400)
-    tickets = sandbox_of(request).store("parcel").tickets
+    tickets = sandbox_of(request).stores["parcel"].tickets
     answer: dict[str, Any] = {}
     for ticket_id in asked:
         ticket = tickets.get(ticket_id)

@@ -385,7 +385,7 @@ def test_handler_crash_answers_vendor_shaped_500_and_logs_no_identifier(sandbox,
     def crash(roster, emails):
         raise RuntimeError(f"cannot delete {emails[0]}")
 
-    monkeypatch.setattr(sandbox._sandbox.store("migma"), "delete", crash)
+    monkeypatch.setattr(sandbox._sandbox.stores["migma"], "delete", crash)
     caplog.set_level(logging.DEBUG, logger="airflow_contact_removal")
     response = http.post(
         sandbox.base_url("migma") + "/v1/contacts/bulk-delete",
