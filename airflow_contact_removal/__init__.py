@@ -35,7 +35,8 @@ def get_provider_info() -> dict:
     Derived from the vendor registry (:mod:`airflow_contact_removal.vendors`), which names the hooks by
     dotted path: nothing here imports a hook, so every Airflow process can call this cheaply.
     """
-    hook_names = [vendor.form.hook_name for vendor in BUILTIN_VENDORS if vendor.form is not None]
+    connection_types = [_connection_type(vendor) for vendor in BUILTIN_VENDORS]
+    hook_names = [connection_type["hook-name"] for connection_type in connection_types]
     return {
         "package-name": PACKAGE_NAME,
         "name": INTEGRATION,
@@ -51,11 +52,11 @@ def get_provider_info() -> dict:
         "hooks": [
             {
                 "integration-name": INTEGRATION,
-                "python-modules": [vendor.hook_class_name.rpartition(".")[0] for vendor in BUILTIN_VENDORS],
+                "python-modules": [vendor.hook_module for vendor in BUILTIN_VENDORS],
             }
         ],
         "operators": _modules("operators", "airflow_contact_removal.operators.remove"),
         "sensors": _modules("sensors", "airflow_contact_removal.sensors.completion"),
         "triggers": _modules("triggers", "airflow_contact_removal.triggers.completion"),
-        "connection-types": [_connection_type(vendor) for vendor in BUILTIN_VENDORS],
+        "connection-types": connection_types,
     }

@@ -77,10 +77,19 @@ class Vendor:
     sandbox_module: str | None = None
     form: ConnectionForm | None = None
 
+    @property
+    def hook_module(self) -> str:
+        """The dotted path of the module that defines the hook class."""
+        return self.hook_class_name.rpartition(".")[0]
+
+    @property
+    def hook_class_short_name(self) -> str:
+        """The hook class's own name, e.g. ``BirdHook``."""
+        return self.hook_class_name.rpartition(".")[2]
+
     def hook_class(self) -> Any:
         """The hook class (imported on first use)."""
-        module, _, name = self.hook_class_name.rpartition(".")
-        return getattr(import_module(module), name)
+        return getattr(import_module(self.hook_module), self.hook_class_short_name)
 
     def sandbox(self) -> Any:
         """The sandbox descriptor (imported on first use); None when the sandbox does not serve it."""

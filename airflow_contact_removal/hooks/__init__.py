@@ -86,7 +86,7 @@ def __getattr__(name: str) -> Any:
     # This provider's hook classes by name (``from airflow_contact_removal.hooks import BirdHook``),
     # taken from the registry so that the vendors are listed there only; imported on first use.
     for vendor in BUILTIN_VENDORS:
-        if vendor.hook_class_name.rpartition(".")[2] == name:
+        if vendor.hook_class_short_name == name:
             return vendor.hook_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
@@ -96,5 +96,5 @@ __all__ = [
     "ContactRemovalHook",
     "get_removal_hook",
     "register_hook",
-    *(vendor.hook_class_name.rpartition(".")[2] for vendor in BUILTIN_VENDORS),
+    *(vendor.hook_class_short_name for vendor in BUILTIN_VENDORS),
 ]

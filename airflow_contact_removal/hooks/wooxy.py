@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 from urllib.parse import urlsplit
 
 from airflow_contact_removal.completion.outcome import (
@@ -258,7 +258,7 @@ class WooxyHook(ContactRemovalHook):
         **options: Any,
     ) -> BatchOutcome:
         result = self.remove_from_list(
-            _list_id(list_id),  # check_request refused a missing one; this narrows it to a str
+            cast(str, list_id),  # check_request refused a missing one (remove_from_list checks it)
             emails=batch.get("emails"),
             phone_numbers=batch.get("phone_numbers"),
             user_ids=batch.get("user_ids"),
