@@ -184,7 +184,7 @@ def run_removal(
         plan.concurrency,
     )
     progress = recorder.progress = plan.progress_log(hook, logger)
-    hook.client.build()  # before the senders share it (see VendorClient.build)
+    _ = hook.client  # built, with its shared parts, before the senders share it
     sender = _Sender(hook, request, plan.options, _RefusalGuard(stop, logger), checkpoint)
     try:
         run_concurrently(

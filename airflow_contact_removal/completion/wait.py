@@ -79,6 +79,7 @@ def read_statuses(hook: ContactRemovalHook, request_ids: Sequence[str], *, in_fl
             return exc
 
     if in_flight > 1 and len(chunks) > 1:
+        _ = hook.client  # built, with its shared parts, before the readers share it
         with ThreadPoolExecutor(max_workers=min(in_flight, len(chunks))) as pool:
             answers = list(pool.map(one, chunks))
     else:

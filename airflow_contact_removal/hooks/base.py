@@ -238,8 +238,12 @@ class ContactRemovalHook(BaseHook):
     # Transport --------------------------------------------------------------------------------------
     @cached_property
     def client(self) -> VendorClient:
-        """This hook's HTTP client (session, in-flight slots, rate limiter, breaker), built on first use."""
-        return VendorClient(
+        """
+        This hook's HTTP client (session, in-flight slots, rate limiter, breaker), built on first use
+        with all its shared parts (:meth:`VendorClient.build`): code that shares the hook between
+        threads (the removal's senders, the status reads) touches it first, from one thread.
+        """
+        client = VendorClient(
             self,
             vendor=self.vendor,
             settings=lambda: self.settings,
@@ -248,6 +252,8 @@ class ContactRemovalHook(BaseHook):
             sleep=self._sleep,
             log=self.log,
         )
+        client.build()
+        return client
 
     # The client's parts, reachable from the hook as before.
     @property
