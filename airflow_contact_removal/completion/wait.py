@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from airflow_contact_removal.batching import Logger
 from airflow_contact_removal.completion.folding import (
     Completion,
     PollState,
@@ -31,14 +32,6 @@ if TYPE_CHECKING:
     from airflow_contact_removal.hooks.base import ContactRemovalHook
 
 log = logging.getLogger(__name__)
-
-
-class ProgressLog(Protocol):
-    """Where a wait logs its progress: a standard logger, or an Airflow task's or trigger's ``log``."""
-
-    def info(self, msg: str, /, *args: Any) -> Any: ...
-
-    def warning(self, msg: str, /, *args: Any) -> Any: ...
 
 
 @dataclass
@@ -134,7 +127,7 @@ class RequestWait:
         poll_interval: float,
         in_flight: int = 1,
         clock: Callable[[], float] = time.monotonic,
-        logger: ProgressLog = log,
+        logger: Logger = log,
     ) -> None:
         self.hook = hook
         self.rules = rules_of(hook)
@@ -198,7 +191,7 @@ def wait_for_requests(
     timeout: float,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-    logger: ProgressLog = log,
+    logger: Logger = log,
 ) -> Completion:
     """
     Poll until every accepted batch's request is final, unknown or the timeout passes, then fold.

@@ -437,9 +437,20 @@ class ContactRemovalHook(BaseHook):
             raise ContactRemovalConfigError(f"{self.hook_name} {operation} needs a list_id")
         # Read the key and the base URL now: a missing key or a plain-http remote host is a refusal
         # of the whole run, not a failure of every batch.
-        self._api_key  # noqa: B018
-        self.settings  # noqa: B018
+        self.check_connection()
+
+    def check_connection(self) -> HookSettings:
+        """
+        Read and check the connection as a first request would, without sending one: the key (read
+        and masked now), the base URL (https unless loopback), the transport and vendor settings.
+
+        :return: the checked settings.
+        :raises ContactRemovalConfigError: what the connection lacks or gets wrong.
+        """
+        self._api_key  # noqa: B018 - reads, checks and masks the key
+        settings = self.settings
         self.check_settings()
+        return settings
 
     # Connection test --------------------------------------------------------------------------------
     def test_connection(self) -> tuple[bool, str]:
@@ -451,9 +462,7 @@ class ContactRemovalHook(BaseHook):
         vendor documents one.
         """
         try:
-            self._api_key  # noqa: B018 - presence check
-            settings = self.settings
-            self.check_settings()
+            settings = self.check_connection()
             checked = [f"API key present; base URL {settings.base_url}"]
             checked.append(self.probe())
         except (ContactRemovalConfigError, VendorAPIError) as exc:

@@ -169,7 +169,7 @@ class _ContactRemovalOperator(HidesIdentifierFields, BaseOperator):
         checkpoint = None
         checkpoint_path = None
         folder = None
-        if self.checkpoint and not self.dry_run_requested():
+        if self.checkpoint and not request.dry_run:
             ti = context["ti"]
             folder = self.checkpoint_path or default_checkpoint_folder()
             run_id = context.get("run_id") or ti.run_id

@@ -102,11 +102,9 @@ class RequestCompletionTrigger(BaseTrigger):
         """
         hook = get_removal_hook(self.conn_id)
         rules_of(hook)  # a hook that confirms synchronously has nothing to wait for
-        hook.settings  # noqa: B018 - reads and checks the base URL, timeouts and retry bounds
-        hook._api_key  # noqa: B018 - reads, checks and masks the key now, as check_request does
+        settings = hook.check_connection()
         if self.max_in_flight is not None:
-            hook.limit_to_share(self.max_in_flight, hook.settings.requests_per_second)
-        hook.check_settings()
+            hook.limit_to_share(self.max_in_flight, settings.requests_per_second)
         return hook
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
